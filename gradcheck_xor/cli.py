@@ -113,10 +113,48 @@ def _run_notebook(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- diagnose: what will go wrong, read from a parameter file ----------------------------
+
+
+def _add_diagnose(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "diagnose",
+        help="diagnose a parameter file: dead units, vanishing weights, saturation, ...",
+        description=(
+            "Read the network's parameters (and optionally its data X, Y) from FILE and report "
+            "what will stop training from them, why it matters and what to do about it. "
+            "Exit status: 0 nothing at warning or error, 1 findings, 2 unusable file."
+        ),
+    )
+    p.add_argument("file", metavar="FILE", help="parameter file: .json, .npz, .safetensors, .pt or .pth")
+    p.add_argument("--json", action="store_true", help="write exactly one JSON object to stdout")
+
+
+def _run_diagnose(args: argparse.Namespace) -> int:
+    import json
+
+    from gradcheck_xor.diagnostics import diagnose, format_report
+    from gradcheck_xor.params_io import ParamsFileError, load_params
+
+    try:
+        params = load_params(args.file)
+    except ParamsFileError as exc:
+        if args.json:
+            print(json.dumps({"file": args.file, "ok": False, "error": str(exc)}))
+        raise UsageError(str(exc)) from None
+    report = diagnose(params)
+    if args.json:
+        print(json.dumps({"file": args.file, **report.to_dict()}, allow_nan=False))
+    else:
+        print(format_report(report, args.file))
+    return 0 if report.ok else 1
+
+
 COMMANDS: dict[
     str, tuple[Callable[[argparse._SubParsersAction], None], Callable[[argparse.Namespace], int]]
 ] = {
     "notebook": (_add_notebook, _run_notebook),
+    "diagnose": (_add_diagnose, _run_diagnose),
 }
 
 

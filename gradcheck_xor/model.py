@@ -198,15 +198,25 @@ def train(
     learning_rate: float = 0.01,
     activation: Activation = "relu",
     on_step: Callable[[int, float], None] | None = None,
+    diagnostics: bool = True,
 ) -> tuple[Params, np.ndarray]:
     """Full-batch gradient descent on :func:`loss`; returns ``(params, loss_history)``.
 
     ``loss_history[i]`` is the loss before step ``i``'s update, as in the notebook. The
     caller's dict is not modified. ``on_step(i, loss)`` is called after every step.
+
+    Before the first step (ReLU networks), the starting parameters are diagnosed and each
+    warning- or error-level finding (a dead unit, identical units, ...) is emitted as a
+    ``gradcheck_xor.diagnostics.DiagnosticWarning``; ``diagnostics=False`` turns that off.
     """
     X = as_inputs(X)
     Y = as_labels(Y, X.shape[1])
     params = {name: np.array(params[name], dtype=np.float64) for name in PARAM_SHAPES}
+    if diagnostics and activation == "relu":
+        # Imported here: diagnostics imports this module.
+        from gradcheck_xor.diagnostics import diagnose, warn_findings
+
+        warn_findings(diagnose(params, X, Y, notebook_loss=False), stacklevel=2)
     losses = np.empty(steps, dtype=np.float64)
     for i in range(steps):
         losses[i], grads = loss_and_gradients(params, X, Y, activation)
