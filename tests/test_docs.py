@@ -1,0 +1,411 @@
+"""The documentation cannot rot: every example runs, the figures are made by the toolkit, the
+site builds with ``mkdocs build --strict``.
+
+How the pages' fenced blocks are run (the conventions a page author follows):
+
+* ``python`` blocks run in page order, in one namespace per page, in a scratch directory
+  that holds a copy of ``examples/``. A ``python`` block followed directly by a
+  ``text title="Output"`` block must print exactly that text.
+* A ``python title="name.py"`` block is a file the page shows: it is written to ``name.py``
+  in the scratch directory (for a later command to run), not executed.
+* ``console`` blocks: each line starting with ``$ `` is a command run by bash (the venv's
+  ``bin`` first on PATH, in the same scratch directory); the lines after it, up to the next
+  ``$ ``, are its expected output, stdout and stderr together. A command must exit 0 unless
+  the next command is ``echo $?``, which then shows its exit code.
+* ``sh`` blocks are commands without output; each must exit 0.
+* ``...`` in an expected output stands for any text (doctest's ELLIPSIS), for the few
+  values that change from run to run.
+* ``<!-- not-run: why -->`` on the line before a fence leaves that block out (installs,
+  runs of a minute or more). Such blocks are few, and each says why.
+
+When a command's output changes on purpose, refresh the pages from real runs with
+``python tests/test_docs.py --update`` and read the diff.
+"""
+
+from __future__ import annotations
+
+import doctest
+import io
+import os
+import re
+import shutil
+import subprocess
+import sys
+from contextlib import redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+BIN = Path(sys.executable).parent
+RUN_LANGS = ("python", "console", "sh")
+MAX_NOT_RUN = 8
+# The notebook's own words for its ideas; the Korean pages use these and no other spelling.
+KOREAN_TERMS = {
+    "경사하강법": ("경사 하강법", "그래디언트 디센트"),
+    "순전파": ("포워드 패스", "전방 전파"),
+    "역전파": ("백프로파게이션", "역 전파", "백워드 패스"),
+    "손실 함수": ("손실함수", "로스 함수", "비용 함수"),
+}
+
+_FENCE = re.compile(r"^(?P<indent> *)(?P<ticks>```+)(?P<info>[^`\n]*)$")
+_NOT_RUN = re.compile(r"^\s*<!--\s*not-run:\s*(?P<why>.*?)\s*-->\s*$")
+
+
+@dataclass
+class Block:
+    page: Path
+    line: int  # 1-based line of the opening fence
+    lang: str
+    info: str
+    text: str
+    not_run: str | None  # the reason, when the page marks the block as not run
+    start: int  # index of the first content line in the page's lines
+    end: int  # index of the closing fence
+
+    @property
+    def where(self) -> str:
+        return f"{self.page.relative_to(ROOT)}:{self.line}"
+
+
+def fenced_blocks(page: Path) -> list[Block]:
+    """Every fenced block of a page, with the not-run marker that precedes it, if any."""
+    lines = page.read_text(encoding="utf-8").splitlines()
+    blocks, i = [], 0
+    while i < len(lines):
+        m = _FENCE.match(lines[i])
+        if not m or not m["info"].strip():
+            i += 1
+            continue
+        indent, ticks, info = m["indent"], m["ticks"], m["info"].strip()
+        j = i + 1
+        while j < len(lines) and lines[j].strip() != ticks:
+            j += 1
+        body = [line[len(indent) :] if line.startswith(indent) else line for line in lines[i + 1 : j]]
+        marker = _NOT_RUN.match(lines[i - 1]) if i > 0 else None
+        blocks.append(
+            Block(
+                page, i + 1, info.split()[0], info, "\n".join(body) + "\n", marker and marker["why"], i + 1, j
+            )
+        )
+        i = j + 1
+    return blocks
+
+
+def pages() -> list[Path]:
+    return sorted(DOCS.rglob("*.md"))
+
+
+def _same(want: str, got: str) -> bool:
+    def tidy(s: str) -> str:
+        return "\n".join(line.rstrip() for line in s.strip("\n").splitlines()) + "\n"
+
+    return doctest.OutputChecker().check_output(tidy(want), tidy(got), doctest.ELLIPSIS)
+
+
+# --- running a page's blocks ----------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    """One thing a page claims: what it runs, what it says that prints, what it printed."""
+
+    block: Block
+    command: str
+    want: str | None
+    got: str = ""
+    problem: str | None = None
+
+
+def _console_commands(block: Block) -> list[tuple[str, str]]:
+    """``(command, expected output)`` pairs of a console block."""
+    pairs: list[tuple[str, list[str]]] = []
+    for line in block.text.splitlines():
+        if line.startswith("$ "):
+            pairs.append((line[2:], []))
+        elif pairs:
+            pairs[-1][1].append(line)
+        elif line.strip():
+            raise AssertionError(f"{block.where}: console output before any '$ ' command: {line!r}")
+    return [(cmd, "\n".join(out)) for cmd, out in pairs]
+
+
+def _shell_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    # Fixed width for argparse's help, no colour, no progress bars: output as a reader's pipe sees it.
+    env.update(COLUMNS="100", NO_COLOR="1", TERM="dumb", PYTHONIOENCODING="utf-8", NO_MKDOCS_2_WARNING="1")
+    env.pop("FORCE_COLOR", None)
+    return env
+
+
+_MARK = "\x1e@@docs-test-step@@"
+
+
+def _run_shell(commands: list[str], cwd: Path) -> tuple[list[str], list[int]]:
+    """Run the commands in one bash, in order; return each one's output and exit code.
+
+    One shell for the block, so ``echo $?`` reports the previous command's status.
+    """
+    script = ["set +e", "__rc=0"]
+    for cmd in commands:
+        script.append(f"(exit $__rc); {cmd} 2>&1; __rc=$?; printf '\\n{_MARK} %s\\n' $__rc")
+    proc = subprocess.run(
+        ["bash", "-c", "\n".join(script)],
+        cwd=cwd,
+        env=_shell_env(),
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+    outputs, codes = [], []
+    rest = proc.stdout
+    for _ in commands:
+        head, sep, tail = rest.partition(f"\n{_MARK} ")
+        if not sep:
+            raise AssertionError(f"the shell stopped early:\n{proc.stdout}\n{proc.stderr}")
+        code, _, rest = tail.partition("\n")
+        outputs.append(head)
+        codes.append(int(code))
+    return outputs, codes
+
+
+def _file_title(block: Block) -> str | None:
+    m = re.search(r'title="([\w.-]+\.py)"', block.info)
+    return m and m[1]
+
+
+def run_page(page: Path, workdir: Path) -> list[Step]:
+    """Run every runnable block of ``page`` in ``workdir``; return what each step printed."""
+    blocks = fenced_blocks(page)
+    namespace: dict[str, object] = {"__name__": "__docs__"}
+    steps: list[Step] = []
+    old_cwd = Path.cwd()
+    os.chdir(workdir)
+    try:
+        for k, block in enumerate(blocks):
+            if block.lang not in RUN_LANGS or block.not_run is not None:
+                continue
+            file_name = _file_title(block)
+            if file_name is not None:  # a file the page shows: written, to be run by later blocks
+                (workdir / file_name).write_text(block.text, encoding="utf-8")
+                continue
+            if block.lang == "python":
+                nxt = blocks[k + 1] if k + 1 < len(blocks) else None
+                want = nxt.text if nxt and nxt.lang == "text" and 'title="Output"' in nxt.info else None
+                step = Step(block, block.text, want)
+                buffer = io.StringIO()
+                try:
+                    with redirect_stdout(buffer):
+                        exec(compile(block.text, block.where, "exec"), namespace)
+                except Exception as exc:
+                    step.problem = f"raised {type(exc).__name__}: {exc}"
+                step.got = buffer.getvalue()
+                steps.append(step)
+            elif block.lang == "console":
+                pairs = _console_commands(block)
+                outputs, codes = _run_shell([cmd for cmd, _ in pairs], workdir)
+                for n, ((cmd, want), got, code) in enumerate(zip(pairs, outputs, codes, strict=True)):
+                    step = Step(block, cmd, want, got)
+                    shown = n + 1 < len(pairs) and pairs[n + 1][0].strip() == "echo $?"
+                    if code != 0 and not shown:
+                        step.problem = f"exited {code}; show it with a following 'echo $?'"
+                    steps.append(step)
+            else:  # sh: commands only
+                commands = [c for c in block.text.splitlines() if c.strip() and not c.startswith("#")]
+                outputs, codes = _run_shell(commands, workdir)
+                for cmd, got, code in zip(commands, outputs, codes, strict=True):
+                    steps.append(Step(block, cmd, None, got, None if code == 0 else f"exited {code}"))
+    finally:
+        os.chdir(old_cwd)
+    return steps
+
+
+def _scratch(tmp: Path) -> Path:
+    shutil.copytree(ROOT / "examples", tmp / "examples")
+    return tmp
+
+
+# --- the tests ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", pages(), ids=lambda p: str(p.relative_to(DOCS)))
+def test_every_example_on_the_page_runs_and_prints_what_the_page_shows(page: Path, tmp_path: Path) -> None:
+    failures = []
+    for step in run_page(page, _scratch(tmp_path)):
+        if step.problem:
+            failures.append(f"{step.block.where}: {step.command.strip()!r} {step.problem}\n{step.got}")
+        elif step.want is not None and not _same(step.want, step.got):
+            failures.append(
+                f"{step.block.where}: {step.command.strip()!r} printed something else than the page shows.\n"
+                f"--- the page shows:\n{step.want}\n--- it printed:\n{step.got}"
+            )
+    assert not failures, (
+        "\n\n".join(failures) + "\n\n(refresh outputs with: python tests/test_docs.py --update)"
+    )
+
+
+def test_blocks_left_out_of_the_run_are_few_and_each_says_why() -> None:
+    left_out = [b for p in pages() for b in fenced_blocks(p) if b.not_run is not None]
+    assert all(b.not_run for b in left_out), [b.where for b in left_out if not b.not_run]
+    assert all(b.lang in RUN_LANGS for b in left_out), [b.where for b in left_out if b.lang not in RUN_LANGS]
+    assert len(left_out) <= MAX_NOT_RUN, [b.where for b in left_out]
+
+
+def test_every_page_uses_only_block_languages_the_run_knows() -> None:
+    known = {*RUN_LANGS, "text", "json", "toml", "yaml"}
+    unknown = [f"{b.where} ({b.lang})" for p in pages() for b in fenced_blocks(p) if b.lang not in known]
+    assert not unknown, f"blocks in languages the docs test neither runs nor expects: {unknown}"
+
+
+def _nav_pages() -> list[str]:
+    text = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    nav = text[text.index("\nnav:") :]
+    return re.findall(r":\s*([\w/.-]+\.md)\s*$", nav, flags=re.MULTILINE)
+
+
+def test_every_page_is_in_the_navigation_and_the_korean_pages_are_reachable() -> None:
+    in_nav = set(_nav_pages())
+    on_disk = {str(p.relative_to(DOCS)) for p in pages()}
+    assert in_nav == on_disk
+    assert {"ko/getting-started.md", "ko/tutorial.md"} <= in_nav
+
+
+def _figures(page: Path) -> list[str]:
+    return re.findall(r"!\[[^\]]*\]\((?:\.\./)*figures/([\w.-]+\.png)\)", page.read_text(encoding="utf-8"))
+
+
+def test_the_korean_tutorial_shows_the_same_figures_as_the_english_one() -> None:
+    english = _figures(DOCS / "tutorial.md")
+    assert english, "the tutorial shows no figure"
+    assert _figures(DOCS / "ko" / "tutorial.md") == english
+
+
+@pytest.mark.parametrize("page", ["ko/getting-started.md", "ko/tutorial.md"])
+def test_the_korean_pages_use_the_notebooks_own_terms_and_no_other_spelling(page: str) -> None:
+    text = (DOCS / page).read_text(encoding="utf-8")
+    prose = re.sub(r"```.*?```", "", text, flags=re.DOTALL)
+    if page.endswith("tutorial.md"):
+        missing = [term for term in KOREAN_TERMS if term not in prose]
+        assert not missing, f"{page} never uses {missing}"
+    variants = [v for others in KOREAN_TERMS.values() for v in others if v in prose]
+    assert not variants, f"{page} spells a notebook term another way: {variants}"
+
+
+def test_the_cli_reference_names_every_command_and_option() -> None:
+    from gradcheck_xor.cli import build_parser
+
+    text = (DOCS / "cli.md").read_text(encoding="utf-8")
+    parser = build_parser()
+    subparsers = next(a for a in parser._actions if a.choices and isinstance(a.choices, dict))
+    missing = []
+    for name, sub in subparsers.choices.items():
+        if f"gradcheck-xor {name}" not in text:
+            missing.append(name)
+        for action in sub._actions:
+            missing += [
+                f"{name} {opt}" for opt in action.option_strings if opt.startswith("--") and opt not in text
+            ]
+    assert not missing, f"docs/cli.md does not mention: {missing}"
+    for code in ("0", "1", "2"):
+        assert re.search(rf"^\|\s*`?{code}`?\s*\|", text, flags=re.MULTILINE), (
+            f"exit code {code} is not in the table"
+        )
+
+
+# --- figures and the site ---------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of the docs whose figures were just made by docs/make_figures.py, built strictly."""
+    work = tmp_path_factory.mktemp("site")
+    shutil.copytree(DOCS, work / "docs", ignore=shutil.ignore_patterns("figures", "__pycache__"))
+    shutil.copy(ROOT / "mkdocs.yml", work / "mkdocs.yml")
+    figures = subprocess.run(
+        [sys.executable, str(DOCS / "make_figures.py"), "--out", str(work / "docs" / "figures"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=_shell_env(),
+    )
+    assert figures.returncode == 0, figures.stderr
+    build = subprocess.run(
+        [str(BIN / "mkdocs"), "build", "--strict", "-f", str(work / "mkdocs.yml"), "-d", str(work / "site")],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
+        env=_shell_env(),
+    )
+    assert build.returncode == 0, build.stderr
+    return work
+
+
+def test_the_figure_script_makes_every_figure_the_pages_show(built_site: Path) -> None:
+    shown = {name for p in pages() for name in _figures(p)}
+    made = {p.name for p in (built_site / "docs" / "figures").glob("*.png")}
+    assert shown <= made, f"figures the pages show but the script does not make: {sorted(shown - made)}"
+    committed = {p.name for p in (DOCS / "figures").glob("*.png")}
+    assert made == committed, "docs/figures/ differs from what docs/make_figures.py makes: run it"
+    for name in made:
+        assert (built_site / "docs" / "figures" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_the_site_builds_strictly_with_the_api_reference_and_the_korean_pages(built_site: Path) -> None:
+    site = built_site / "site"
+    api = (site / "api" / "index.html").read_text(encoding="utf-8")
+    assert "check_backward" in api and "load_params" in api
+    korean = (site / "ko" / "tutorial" / "index.html").read_text(encoding="utf-8")
+    assert "역전파" in korean
+    index = (site / "index.html").read_text(encoding="utf-8")
+    assert 'href="ko/tutorial/"' in index
+
+
+# --- refreshing the pages' expected outputs ----------------------------------------------------
+
+
+def _update(paths: list[Path]) -> int:
+    import tempfile
+
+    changed = 0
+    for page in paths:
+        lines = page.read_text(encoding="utf-8").splitlines()
+        with tempfile.TemporaryDirectory() as tmp:
+            steps = run_page(page, _scratch(Path(tmp)))
+        edits: dict[tuple[int, int], list[str]] = {}
+        blocks = fenced_blocks(page)
+        for step in steps:
+            if step.problem:
+                print(f"{step.block.where}: {step.command.strip()!r} {step.problem}", file=sys.stderr)
+        for k, block in enumerate(blocks):
+            mine = [s for s in steps if s.block.line == block.line]
+            if not mine:
+                continue
+            if block.lang == "console":
+                new = []
+                for s in mine:
+                    keep = _same(s.want or "", s.got)
+                    new += [f"$ {s.command}", *(s.want if keep else s.got).rstrip("\n").splitlines()]
+                edits[(block.start, block.end)] = new
+            elif block.lang == "python" and mine[0].want is not None and not _same(mine[0].want, mine[0].got):
+                out = blocks[k + 1]
+                edits[(out.start, out.end)] = mine[0].got.rstrip("\n").splitlines()
+        for (start, end), new in sorted(edits.items(), reverse=True):
+            indent = re.match(r" *", lines[start - 1]).group(0)
+            replacement = [indent + x if x else x for x in new]
+            if lines[start:end] != replacement:
+                lines[start:end] = replacement
+                changed += 1
+        page.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print(f"{changed} block(s) refreshed", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] != ["--update"]:
+        sys.exit("usage: python tests/test_docs.py --update [PAGE.md ...]")
+    sys.exit(_update([Path(p).resolve() for p in sys.argv[2:]] or pages()))
