@@ -1,0 +1,214 @@
+"""``gradcheck-xor diagnose FILE [--json]``: reports, exit codes, errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gradcheck_xor.cli import main
+from gradcheck_xor.params_io import SUFFIXES, save_params
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+NOTEBOOK_FINAL = str(EXAMPLES / "notebook_final.json")
+GOOD = {"W1": np.eye(2), "b1": np.full((2, 1), 0.1), "W2": np.array([[1.0, -2.0]]), "b2": np.zeros((1, 1))}
+HEAVY = ("torch", "jax", "tqdm", "safetensors", "hypothesis", "matplotlib")
+
+
+class _WritesMarker:
+    """Unpickling this calls open(marker, "w"): the marker file appears if anything unpickles it."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self) -> tuple[object, tuple[str, str]]:
+        return (open, (self.marker, "w"))
+
+
+def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["diagnose", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+# --- the bundled examples -------------------------------------------------------------------
+
+EXAMPLE_OUTCOMES = [
+    ("notebook_final.json", 1, {"vanishing-w2": "error", "linear-hidden-layer": "error"}),
+    ("notebook_init_dead_unit.json", 1, {"dead-relu": "error"}),
+    ("healthy_solution.json", 0, {}),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "exit_code", "problems"), EXAMPLE_OUTCOMES, ids=[e[0] for e in EXAMPLE_OUTCOMES]
+)
+def test_each_bundled_example_gets_its_documented_diagnosis(
+    capsys: pytest.CaptureFixture[str], name: str, exit_code: int, problems: dict[str, str]
+) -> None:
+    code, out, err = _run(capsys, str(EXAMPLES / name), "--json")
+    report = json.loads(out)
+    assert code == exit_code and err == ""
+    assert {f["code"]: f["severity"] for f in report["findings"] if f["severity"] != "info"} == problems
+    assert report["ok"] is (exit_code == 0)
+
+
+def test_the_readable_report_for_the_notebooks_final_parameters(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = _run(capsys, NOTEBOOK_FINAL)
+    assert code == 1 and err == ""
+    lines = out.splitlines()
+    assert lines[0] == f"gradcheck-xor diagnose: {NOTEBOOK_FINAL}"
+    assert (
+        lines[1]
+        == "  4 samples, labels of shape (4,); outputs 0.5000 0.5000 0.5000 0.5000 for targets 0 1 1 0"
+    )
+    assert lines[2] == "  binary cross-entropy 0.693147; some samples misclassified"
+    assert any(
+        line.startswith("ERROR vanishing-w2: |W2| of hidden units 0, 1 below sqrt(eps)") for line in lines
+    )
+    assert any(line.startswith("ERROR linear-hidden-layer: every hidden unit is active") for line in lines)
+    assert any(line.startswith("INFO loss-normalization: ") for line in lines)
+    assert lines[-1] == "2 error(s), 0 warning(s), 1 note(s): training from these parameters will go wrong."
+
+
+def test_json_output_is_exactly_one_object_with_the_documented_members(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, _ = _run(capsys, NOTEBOOK_FINAL, "--json")
+    report = json.loads(out)  # fails on anything but exactly one JSON document
+    assert code == 1
+    assert out.count("\n") == 1 and out.endswith("}\n")
+    assert report["file"] == NOTEBOOK_FINAL and report["ok"] is False
+    assert report["counts"] == {"error": 2, "warning": 0, "info": 1}
+    for finding in report["findings"]:
+        assert {"code", "severity", "message", "why", "fix", "evidence"} <= set(finding)
+    vanishing = next(f for f in report["findings"] if f["code"] == "vanishing-w2")
+    assert vanishing["evidence"]["W2"] == [-5.4903998e-16, 2.51708376e-15]
+    assert report["summary"]["predictions"] == pytest.approx([0.5] * 4, abs=1e-15)
+
+
+def test_non_finite_parameters_still_give_strict_json(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "nan.json"
+    save_params({**GOOD, "W1": np.array([[np.nan, 0.0], [0.0, 1.0]])}, path)
+    code, out, _ = _run(capsys, str(path), "--json")
+    report = json.loads(out, parse_constant=lambda c: pytest.fail(f"non-standard JSON constant {c}"))
+    assert code == 1 and report["findings"][0]["code"] == "non-finite"
+    assert report["summary"]["loss"] == "nan"
+
+
+# --- unusable files -----------------------------------------------------------------------------
+
+
+def test_an_unusable_file_gives_one_line_on_stderr_and_exit_2(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"W1": [1, 2, 3], "b1": [0, 0], "W2": [[1, 1]], "b2": 0}))
+    code, out, err = _run(capsys, str(path))
+    assert code == 2 and out == ""
+    assert err == f"gradcheck-xor diagnose: error: {path}: key 'W1' has shape (3,); expected shape (2, 2).\n"
+
+
+def test_an_unusable_file_with_json_also_writes_an_error_object(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "missing.npz"
+    code, out, err = _run(capsys, str(path), "--json")
+    message = f"{path}: the file cannot be read (No such file or directory); expected a readable file."
+    assert code == 2
+    assert json.loads(out) == {"file": str(path), "ok": False, "error": message}
+    assert err == f"gradcheck-xor diagnose: error: {message}\n"
+
+
+def test_the_real_process_refuses_a_pickle_without_a_traceback(tmp_path: Path) -> None:
+    torch = pytest.importorskip("torch")
+    marker = tmp_path / "marker"
+    path = tmp_path / "evil.pt"
+    torch.save({"W1": _WritesMarker(marker)}, path)
+    assert not marker.exists()
+    out = subprocess.run(
+        [sys.executable, "-m", "gradcheck_xor", "diagnose", str(path)], capture_output=True, text=True
+    )
+    assert out.returncode == 2 and out.stdout == ""
+    assert out.stderr.count("\n") == 1 and "Traceback" not in out.stderr
+    assert "holds a pickled object (io.open), refused" in out.stderr
+    assert not marker.exists()
+
+
+_fuzz = settings(max_examples=30, suppress_health_check=[HealthCheck.function_scoped_fixture])
+
+
+@pytest.mark.parametrize("suffix", SUFFIXES)
+@_fuzz
+@given(data=st.binary(max_size=200))
+def test_arbitrary_bytes_give_a_report_or_a_one_line_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, suffix: str, data: bytes
+) -> None:
+    path = tmp_path / f"fuzz{suffix}"
+    path.write_bytes(data)
+    code, out, err = _run(capsys, str(path), "--json")
+    document = json.loads(out)
+    assert code in (0, 1, 2)
+    assert ("error" in document) == (code == 2)
+    assert err.count("\n") == (1 if code == 2 else 0)
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=3),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=2),
+    max_leaves=12,
+)
+_rows = st.lists(st.lists(st.floats(), min_size=2, max_size=2), min_size=1, max_size=3)
+# Valid documents with up to three keys replaced by arbitrary JSON or by float matrices.
+_json_documents = st.builds(
+    lambda override: {**{k: v.tolist() for k, v in GOOD.items()}, **override},
+    st.dictionaries(st.sampled_from(["W1", "b1", "W2", "b2", "X", "Y"]), _json_values | _rows, max_size=3),
+)
+
+
+@_fuzz
+@given(doc=_json_documents)
+def test_arbitrary_json_documents_give_a_report_or_a_one_line_error(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, doc: dict[str, object]
+) -> None:
+    path = tmp_path / "fuzz.json"
+    path.write_text(json.dumps(doc))
+    code, out, err = _run(capsys, str(path))
+    assert code in (0, 1, 2)
+    assert "Traceback" not in out + err
+    assert (code == 2) == err.startswith("gradcheck-xor diagnose: error: ")
+
+
+# --- what the command imports -------------------------------------------------------------------
+
+
+def _modules_after_diagnose(path: str) -> list[str]:
+    code = (
+        "import sys\n"
+        "from gradcheck_xor.cli import main\n"
+        "import contextlib, io\n"
+        f"with contextlib.redirect_stdout(io.StringIO()): main(['diagnose', {path!r}])\n"
+        f"print(sorted(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.replace("'", '"'))
+
+
+def test_diagnosing_a_json_file_imports_only_numpy_and_the_standard_library() -> None:
+    assert _modules_after_diagnose(NOTEBOOK_FINAL) == []
+
+
+def test_diagnosing_a_torch_file_imports_torch_and_not_jax(tmp_path: Path) -> None:
+    pytest.importorskip("torch")
+    path = tmp_path / "p.pt"
+    save_params(GOOD, path)
+    modules = _modules_after_diagnose(str(path))
+    assert "torch" in modules and "jax" not in modules
