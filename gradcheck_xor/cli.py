@@ -150,11 +150,379 @@ def _run_diagnose(args: argparse.Namespace) -> int:
     return 0 if report.ok else 1
 
 
+# --- compare: NumPy, PyTorch and JAX from the same weights ------------------------------
+
+
+def _add_compare(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "compare",
+        help="run NumPy, PyTorch and JAX from the same weights and show where they disagree",
+        description=(
+            "Evaluate the network in NumPy, PyTorch and JAX from the same initial weights and "
+            "print the largest disagreement per stage: forward pass, loss, each gradient (for "
+            "the corrected BCE rule and the notebook's rule) and the training trajectory. "
+            "Exit status: 0 all agree (or differ only at a ReLU kink, explained), 1 unexplained "
+            "differences, 2 unusable input or a framework not installed."
+        ),
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
+        "--params", metavar="FILE", help="parameter file: .json, .npz, .safetensors, .pt or .pth"
+    )
+    source.add_argument(
+        "--seed", type=int, default=0, help="seed for the notebook's initialiser (default: 0)"
+    )
+    p.add_argument("--steps", type=int, default=1000, help="gradient steps per trajectory (default: 1000)")
+    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default: 0.01)")
+    p.add_argument(
+        "--relu",
+        choices=("relu", "maximum"),
+        default="relu",
+        help="the frameworks' ReLU: F.relu / jax.nn.relu (default) or torch.maximum / jnp.maximum",
+    )
+    p.add_argument("--json", action="store_true", help="write exactly one JSON object to stdout")
+
+
+def _run_compare(args: argparse.Namespace) -> int:
+    import json
+
+    from gradcheck_xor import crossval, model
+    from reference_impls import MissingFrameworkError
+
+    def fail(message: str) -> UsageError:
+        if args.json:
+            print(json.dumps({"ok": False, "error": message}))
+        return UsageError(message)
+
+    if args.steps < 1:
+        raise fail(f"--steps: got {args.steps}, expected a positive integer.")
+    if not np.isfinite(args.lr):
+        raise fail(f"--lr: got {args.lr}, expected a finite number.")
+    if args.params is not None:
+        from gradcheck_xor.params_io import ParamsFileError, load_params
+
+        try:
+            loaded = load_params(args.params)
+        except ParamsFileError as exc:
+            raise fail(str(exc)) from None
+        params = {name: loaded[name] for name in model.PARAM_SHAPES}
+        X, Y, source = loaded["X"], loaded["Y"], args.params
+    else:
+        params = model.init_params(args.seed)
+        X, Y = model.xor_data()
+        source = f"seed {args.seed} (the notebook's initialiser)"
+    show = _show_progress(args)
+    try:
+        comparison = crossval.compare(
+            params,
+            X,
+            Y,
+            steps=args.steps,
+            lr=args.lr,
+            relu=args.relu,
+            source=source,
+            progress=lambda desc: _progress(args.steps, f"{desc:<15}", show),
+        )
+    except MissingFrameworkError as exc:
+        raise fail(str(exc)) from None
+    if args.json:
+        print(json.dumps(comparison.to_dict(), allow_nan=False))
+    else:
+        print(crossval.format_comparison(comparison))
+    return 0 if comparison.ok else 1
+
+
+# --- train: one run you can watch ---------------------------------------------------------
+
+
+def _add_train(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="diagnose, then train one network with a progress bar, predictions and a plot",
+        description=(
+            "Diagnose the starting parameters, train them under the notebook's update rule or "
+            "the exact binary cross-entropy gradient, and print the final predictions in the "
+            "notebook's table. Exit status: 0 the trained network solves its data (every "
+            "|A2 - y| < 0.4), 1 it does not, 2 unusable input or options."
+        ),
+    )
+    source = p.add_mutually_exclusive_group()
+    source.add_argument(
+        "--params", metavar="FILE", help="parameter file: .json, .npz, .safetensors, .pt or .pth"
+    )
+    source.add_argument(
+        "--seed", type=int, default=0, help="seed for the notebook's initialiser (default: 0)"
+    )
+    p.add_argument(
+        "--rule",
+        choices=("notebook", "bce"),
+        default="notebook",
+        help="update rule: the notebook's MSE-style backward or the exact BCE gradient (default: notebook)",
+    )
+    p.add_argument(
+        "--activation",
+        choices=("relu", "leaky_relu", "sigmoid"),
+        default="relu",
+        help="hidden-layer activation (default: relu)",
+    )
+    p.add_argument("--steps", type=int, default=200_000, help="gradient steps (default: 200000)")
+    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default: 0.01)")
+    p.add_argument(
+        "--save", metavar="FILE", help="write the trained parameters (.json, .npz, .safetensors, .pt)"
+    )
+    p.add_argument(
+        "--plot", metavar="FILE.png", help="write the loss curve and the decision boundary as a PNG"
+    )
+    p.add_argument("--json", action="store_true", help="write exactly one JSON object to stdout")
+
+
+def _check_plot_path(path: str | None) -> None:
+    """Fail before a long run, not after it: a wrong suffix or no matplotlib."""
+    if path is None:
+        return
+    if not path.lower().endswith(".png"):
+        raise UsageError(f"--plot: got {path!r}, expected a file name ending in .png.")
+    from gradcheck_xor.plots import PlotUnavailableError, _pyplot
+
+    try:
+        _pyplot()
+    except PlotUnavailableError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    import json
+
+    from gradcheck_xor import model, sweep
+    from gradcheck_xor.diagnostics import diagnose, format_report
+    from gradcheck_xor.params_io import SUFFIXES, ParamsFileError, load_params, save_params
+
+    if args.steps < 1:
+        raise UsageError(f"--steps: got {args.steps}, expected a positive integer.")
+    if not np.isfinite(args.lr):
+        raise UsageError(f"--lr: got {args.lr}, expected a finite number.")
+    if args.save is not None and not args.save.lower().endswith(SUFFIXES):
+        raise UsageError(f"--save: got {args.save!r}, expected a file name ending in {', '.join(SUFFIXES)}.")
+    _check_plot_path(args.plot)
+    if args.params is not None:
+        try:
+            loaded = load_params(args.params)
+        except ParamsFileError as exc:
+            raise UsageError(str(exc)) from None
+        params = {name: loaded[name] for name in model.PARAM_SHAPES}
+        X, Y, source = loaded["X"], loaded["Y"], args.params
+    else:
+        params = model.init_params(args.seed)
+        X, Y = model.xor_data()
+        Y = Y[0]  # the notebook's 1-D labels, as a parameter file without data gets them
+        source = f"seed {args.seed} (the notebook's initialiser)"
+    labels = model.as_labels(Y, model.as_inputs(X).shape[1])
+
+    # The diagnostics model a ReLU hidden layer; for the others they would not apply.
+    report = None
+    if args.activation == "relu":
+        report = diagnose(params, X, Y, notebook_loss=args.rule == "notebook")
+    if not args.json:
+        print(f"gradcheck-xor train: {source}")
+        print(
+            f"  rule {args.rule}, activation {args.activation}, {args.steps:,} steps, learning rate {args.lr}"
+        )
+        print()
+        if report is not None:
+            print(format_report(report, source))
+        else:
+            print(f"(the diagnostics model a ReLU hidden layer; skipped for {args.activation})")
+        print()
+        sys.stdout.flush()
+
+    on_step, close = _progress(args.steps, "train", _show_progress(args))
+    try:
+        trained, losses = sweep.train_one(
+            params,
+            X,
+            Y,
+            rule=args.rule,
+            activation=args.activation,
+            steps=args.steps,
+            learning_rate=args.lr,
+            on_step=on_step,
+        )
+    finally:
+        close()
+    cache = model.forward(trained, X, args.activation)
+    A2 = cache["A2"][0]
+    final_loss = float(np.mean(np.logaddexp(0.0, cache["Z2"]) - labels * cache["Z2"]))
+    outcome = sweep.outcome_of(A2, labels[0], final_loss)
+    solved = outcome == "solved"
+
+    if args.save is not None:
+        to_save = dict(trained)
+        if args.params is not None:
+            to_save.update(X=X, Y=Y)
+        try:
+            save_params(to_save, args.save)
+        except (ParamsFileError, OSError) as exc:
+            raise UsageError(f"--save: {exc}") from None
+    if args.plot is not None:
+        from gradcheck_xor.plots import training_figure
+
+        title = f"{source}: rule {args.rule}, {args.activation}, lr {args.lr}, {args.steps:,} steps"
+        training_figure(losses, trained, X, Y, args.plot, activation=args.activation, title=title)
+
+    if args.json:
+        every = max(1, args.steps // 1000)
+        print(
+            json.dumps(
+                {
+                    "source": source,
+                    "rule": args.rule,
+                    "activation": args.activation,
+                    "steps": args.steps,
+                    "learning_rate": args.lr,
+                    "diagnostics": report.to_dict() if report is not None else None,
+                    "initial_loss": float(losses[0]),
+                    "final_loss": final_loss,
+                    "outcome": outcome,
+                    "solved": solved,
+                    "predictions": A2.tolist(),
+                    "targets": labels[0].tolist(),
+                    "params": {name: value.tolist() for name, value in trained.items()},
+                    "loss_history": {"every": every, "values": losses[::every].tolist()},
+                    "saved": args.save,
+                    "plot": args.plot,
+                },
+                allow_nan=False,
+            )
+        )
+        return 0 if solved else 1
+
+    print(f"loss (binary cross-entropy): {losses[0]:.10f} at step 0, {final_loss:.10f} at the end")
+    print(np.array2string(cache["A2"]))
+    print("Input (A, B) | Predicted Y ")  # the notebook's display_results table
+    print("----------------------------")
+    X = model.as_inputs(X)
+    for i in range(X.shape[1]):
+        print(f"    {X[0, i]:g}, {X[1, i]:g} | {int(A2[i] >= 0.5)}")
+    print()
+    verdict = {
+        "solved": "solved: every output within 0.4 of its label",
+        "stuck": "stuck: the loss is ln 2 = 0.6931, the loss of predicting 0.5",
+        "other": "not solved: some output is 0.4 or more away from its label",
+    }
+    print(verdict[outcome])
+    if args.save is not None:
+        print(f"trained parameters written to {args.save}")
+    if args.plot is not None:
+        print(f"plot written to {args.plot}")
+    return 0 if solved else 1
+
+
+# --- sweep: how often does a setup fail? ----------------------------------------------------
+
+
+def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "sweep",
+        help="train thousands of seeds at once: solved/stuck rates and what the diagnostics predict",
+        description=(
+            "Train the notebook's initialiser from many seeds at once (vectorised over seeds), "
+            "classify each run as solved (every |A2 - y| < 0.4), stuck (loss within 1e-3 of "
+            "ln 2) or other, and report the rates with 95%% Wilson intervals and how well each "
+            "diagnostic code at initialisation predicts failure. Exit status: 0 the sweep ran, "
+            "2 unusable options."
+        ),
+    )
+    p.add_argument("--seeds", type=int, default=1000, help="number of seeds (default: 1000)")
+    p.add_argument("--first-seed", type=int, default=0, help="first seed (default: 0)")
+    p.add_argument("--steps", type=int, default=200_000, help="gradient steps per seed (default: 200000)")
+    p.add_argument(
+        "--rule",
+        choices=("notebook", "bce"),
+        default="notebook",
+        help="update rule: the notebook's MSE-style backward or the exact BCE gradient (default: notebook)",
+    )
+    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default: 0.01)")
+    p.add_argument(
+        "--backend", choices=("numpy", "jax"), default="numpy", help="training engine (default: numpy)"
+    )
+    p.add_argument(
+        "--init-scale", type=float, default=1.0, help="multiply the initial weights by this (default: 1)"
+    )
+    p.add_argument("--init-bias", type=float, default=0.0, help="initial value of both biases (default: 0)")
+    p.add_argument("--plot", metavar="FILE.png", help="write the final-loss histogram and outcome by code")
+    p.add_argument("--json", action="store_true", help="write exactly one JSON object to stdout")
+
+
+def _run_sweep(args: argparse.Namespace) -> int:
+    import json
+
+    from gradcheck_xor import sweep
+
+    if args.seeds < 1:
+        raise UsageError(f"--seeds: got {args.seeds}, expected a positive integer.")
+    if args.steps < 1:
+        raise UsageError(f"--steps: got {args.steps}, expected a positive integer.")
+    if args.first_seed < 0 or args.first_seed + args.seeds > 2**32:
+        raise UsageError(
+            f"--first-seed/--seeds: seeds {args.first_seed}..{args.first_seed + args.seeds - 1}, "
+            "expected seeds in [0, 4294967295] (NumPy's legacy seeding)."
+        )
+    finite = {"--lr": args.lr, "--init-scale": args.init_scale, "--init-bias": args.init_bias}
+    for name, value in finite.items():
+        if not np.isfinite(value):
+            raise UsageError(f"{name}: got {value}, expected a finite number.")
+    _check_plot_path(args.plot)
+    if args.backend == "jax":
+        try:
+            sweep.use_all_cpu_cores()
+        except ImportError:
+            raise UsageError(
+                "the jax backend needs JAX, which is not installed: pip install 'gradcheck-xor[jax]'"
+            ) from None
+
+    total = args.seeds * args.steps
+    bar = None
+    if _show_progress(args):
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="sweep", unit="seed-step", unit_scale=True, leave=False, file=sys.stderr)
+    try:
+        result = sweep.run_sweep(
+            args.seeds,
+            first_seed=args.first_seed,
+            steps=args.steps,
+            rule=args.rule,
+            learning_rate=args.lr,
+            backend=args.backend,
+            init_scale=args.init_scale,
+            init_bias=args.init_bias,
+            on_progress=bar.update if bar is not None else None,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    summary = sweep.summarize(result)
+    if args.plot is not None:
+        from gradcheck_xor.plots import sweep_figure
+
+        sweep_figure(result, args.plot)
+    if args.json:
+        print(json.dumps({**summary, "plot": args.plot}, allow_nan=False))
+        return 0
+    print(sweep.format_report(summary))
+    if args.plot is not None:
+        print(f"plot written to {args.plot}")
+    return 0
+
+
 COMMANDS: dict[
     str, tuple[Callable[[argparse._SubParsersAction], None], Callable[[argparse.Namespace], int]]
 ] = {
     "notebook": (_add_notebook, _run_notebook),
+    "compare": (_add_compare, _run_compare),
     "diagnose": (_add_diagnose, _run_diagnose),
+    "train": (_add_train, _run_train),
+    "sweep": (_add_sweep, _run_sweep),
 }
 
 

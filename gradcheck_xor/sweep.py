@@ -1,0 +1,737 @@
+"""Seed sweeps: train thousands of initialisations of the XOR network at once and count how
+each run ends.
+
+One training run says little: whether XOR gets solved depends mostly on the initial draw.
+:func:`run_sweep` draws ``n_seeds`` initialisations, labels each with the diagnostics' codes
+(:func:`gradcheck_xor.diagnostics.init_codes`), trains them all under one update rule and
+classifies every run:
+
+* ``solved``: every output within 0.4 of its label (``|A2 - y| < 0.4``);
+* ``stuck``: the binary cross-entropy within 1e-3 of ln 2, the loss of predicting 0.5;
+* ``other``: anything else (still learning, or stuck somewhere else).
+
+:func:`summarize` turns that into rates with 95% Wilson intervals and, for each diagnostic
+code, how well it predicts "not solved" (precision, recall, failure rate of flagged against
+unflagged initialisations); :func:`format_report` prints it.
+
+Update rules (``rule``): ``"notebook"`` is the tutorial's backward pass, defects included
+(``dZ2 = (A2 - Y) * A2 * (1 - A2)``, relu'(0) = 0), followed by its plain update;
+``"bce"`` is the exact gradient of the mean binary cross-entropy (``dZ2 = (A2 - Y) / m``),
+as in :mod:`gradcheck_xor.model`. Both run on the notebook's XOR data.
+
+Backends give the same outcomes: ``"numpy"`` (always available) and ``"jax"`` (the ``jax``
+extra, imported only when asked for). Both keep the parameters as structure-of-arrays: a
+(9, S) array, one row per scalar parameter, seeds along the contiguous last axis, and
+write the training step out per sample. Seeds run in chunks, so memory stays bounded
+however many seeds there are.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any, Literal
+
+import numpy as np
+
+from gradcheck_xor import model
+
+__all__ = [
+    "BACKENDS",
+    "OUTCOMES",
+    "RULES",
+    "SweepResult",
+    "classify",
+    "format_report",
+    "initial_params",
+    "outcome_of",
+    "run_sweep",
+    "summarize",
+    "train_batch",
+    "train_one",
+    "use_all_cpu_cores",
+    "wilson_interval",
+]
+
+Rule = Literal["notebook", "bce"]
+Backend = Literal["numpy", "jax"]
+RULES: tuple[str, ...] = ("notebook", "bce")
+BACKENDS: tuple[str, ...] = ("numpy", "jax")
+OUTCOMES: tuple[str, ...] = ("solved", "stuck", "other")
+
+SOLVED_MARGIN = 0.4  # solved: every |A2 - y| below this
+STUCK_TOLERANCE = 1e-3  # stuck: |loss - ln 2| below this
+LN2 = math.log(2.0)
+Z95 = 1.959963984540054  # the standard normal's 97.5% quantile
+
+# The notebook's XOR data, as the engines use it: samples (0,0), (0,1), (1,0), (1,1).
+_X, _Y = model.xor_data()
+_LABELS = _Y[0]
+
+# Rows of the (9, S) structure-of-arrays layout. W1's columns come first so that the weights
+# each input feeds are one contiguous slice: W1[:, 0] is rows 0-1, W1[:, 1] rows 2-3.
+_W1_COL0, _W1_COL1, _B1, _W2, _B2 = slice(0, 2), slice(2, 4), slice(4, 6), slice(6, 8), 8
+
+BatchParams = dict[str, np.ndarray]
+Progress = Callable[[int], None]
+
+# Seeds per numpy chunk: ~40 work arrays of this length stay in the L2/L3 caches, and each
+# ufunc call is long enough that its fixed cost (~1 us) is small next to its work.
+NUMPY_CHUNK = 8192
+# Seeds per JAX chunk: the step's ~30 arrays of this length fit in a core's L2 cache.
+JAX_CHUNK = 1024
+# Seeds drawn, diagnosed and classified together in run_sweep: bounds memory, not speed.
+BLOCK = 65536
+
+
+# --- parameters: one dict of batched arrays <-> the (9, S) layout --------------------------
+
+
+def _check_batch(params: BatchParams) -> int:
+    shapes = {"W1": (2, 2), "b1": (2, 1), "W2": (1, 2), "b2": (1, 1)}
+    S = np.shape(params["W1"])[0] if np.ndim(params["W1"]) == 3 else -1
+    for name, shape in shapes.items():
+        got = np.shape(params[name])
+        if got != (S, *shape):
+            raise ValueError(f"Shape mismatch for {name}: got {got}, expected (S, {shape[0]}, {shape[1]}).")
+    return S
+
+
+def _pack(params: BatchParams) -> np.ndarray:
+    """Batched notebook-shaped parameters -> a C-contiguous float64 (9, S) array."""
+    S = _check_batch(params)
+    P = np.empty((9, S))
+    W1 = np.asarray(params["W1"], dtype=np.float64)
+    P[_W1_COL0] = W1[:, :, 0].T
+    P[_W1_COL1] = W1[:, :, 1].T
+    P[_B1] = np.asarray(params["b1"], dtype=np.float64)[:, :, 0].T
+    P[_W2] = np.asarray(params["W2"], dtype=np.float64)[:, 0, :].T
+    P[_B2] = np.asarray(params["b2"], dtype=np.float64)[:, 0, 0]
+    return P
+
+
+def _unpack(P: np.ndarray) -> BatchParams:
+    """A (9, S) array -> ``{"W1": (S, 2, 2), "b1": (S, 2, 1), "W2": (S, 1, 2), "b2": (S, 1, 1)}``."""
+    W1 = np.stack([P[_W1_COL0].T, P[_W1_COL1].T], axis=2)
+    return {
+        "W1": np.ascontiguousarray(W1),
+        "b1": np.ascontiguousarray(P[_B1].T[:, :, None]),
+        "W2": np.ascontiguousarray(P[_W2].T[:, None, :]),
+        "b2": np.ascontiguousarray(P[_B2][:, None, None]),
+    }
+
+
+def initial_params(seeds: range | np.ndarray, *, scale: float = 1.0, bias: float = 0.0) -> BatchParams:
+    """The notebook's initialiser for each seed, batched along a leading axis.
+
+    For seed ``s``: ``np.random.seed(s)``, ``W1 = randn(2, 2)``, then ``W2 = randn(1, 2)``,
+    biases zero, exactly as :func:`gradcheck_xor.model.init_params` (bit for bit), without
+    touching NumPy's global random state. ``scale`` multiplies the weights and ``bias``
+    fills both biases, for setups other than the notebook's.
+    """
+    seeds = np.asarray(seeds, dtype=np.int64).ravel()
+    draws = np.empty((seeds.size, 6))
+    rng = np.random.RandomState()  # re-seeded per seed: far cheaper than a new RandomState
+    for i, s in enumerate(seeds.tolist()):
+        rng.seed(s)
+        draws[i] = rng.standard_normal(6)  # the same stream as randn(2, 2) then randn(1, 2)
+    if scale != 1.0:
+        draws *= scale
+    S = seeds.size
+    return {
+        "W1": draws[:, :4].reshape(S, 2, 2),
+        "b1": np.full((S, 2, 1), float(bias)),
+        "W2": draws[:, 4:].reshape(S, 1, 2),
+        "b2": np.full((S, 1, 1), float(bias)),
+    }
+
+
+# --- the NumPy engine ----------------------------------------------------------------------
+
+
+def _train_numpy_chunk(
+    P: np.ndarray, steps: int, learning_rate: float, rule: str, on_steps: Callable[[int], None]
+) -> None:
+    """Train the seeds of ``P`` (9, C) in place for ``steps`` full-batch steps on XOR.
+
+    One step, for every seed at once, in the notebook's order of operations. The inputs are
+    0 or 1, so ``W1 @ x`` is a sum of the W1 columns that x switches on (exactly what
+    ``np.dot`` computes, without the multiplications by 0 and 1). Every ufunc writes into a
+    preallocated buffer (``out=``): no allocation inside the loop.
+    """
+    C = P.shape[1]
+    W1_col0, W1_col1, b1, W2, b2 = P[_W1_COL0], P[_W1_COL1], P[_B1], P[_W2], P[_B2]
+    Z1 = np.empty((2, 4, C))  # (hidden unit, sample, seed)
+    mask = np.empty((2, 4, C))  # relu'(Z1) = (Z1 > 0) as 0.0 / 1.0
+    A1 = np.empty((2, 4, C))
+    Z2 = np.empty((4, C))
+    A2 = np.empty((4, C))
+    dZ2 = np.empty((4, C))
+    tmp = np.empty((4, C))
+    tmp2 = np.empty((2, 4, C))
+    grad = np.empty((9, C))  # rows as in P
+    labels = _LABELS[:, None]
+    notebook_rule = rule == "notebook"
+    # Both rules divide the gradient by m = 4 (the notebook in the backward, the BCE rule in
+    # dZ2); dividing by a power of two is exact, so folding it into the step size is too.
+    step_size = learning_rate / 4
+    every = max(1, min(steps, 1 << 20) // 64)
+    done = 0
+    # exp(-Z2) overflows to inf for Z2 < -709; 1 / (1 + inf) = 0 is the right sigmoid there.
+    with np.errstate(over="ignore"):
+        for i in range(steps):
+            np.copyto(Z1[:, 0], b1)  # sample (0, 0)
+            np.add(W1_col1, b1, out=Z1[:, 1])  # sample (0, 1)
+            np.add(W1_col0, b1, out=Z1[:, 2])  # sample (1, 0)
+            np.add(W1_col0, W1_col1, out=Z1[:, 3])  # sample (1, 1)
+            np.add(Z1[:, 3], b1, out=Z1[:, 3])
+            np.greater(Z1, 0.0, out=mask)
+            np.multiply(Z1, mask, out=A1)  # the notebook's relu: x * (x > 0)
+            np.multiply(A1[0], W2[0], out=Z2)
+            np.multiply(A1[1], W2[1], out=tmp)
+            np.add(Z2, tmp, out=Z2)
+            np.add(Z2, b2, out=Z2)
+            np.negative(Z2, out=A2)  # the notebook's sigmoid: 1 / (1 + exp(-z))
+            np.exp(A2, out=A2)
+            np.add(A2, 1.0, out=A2)
+            np.divide(1.0, A2, out=A2)
+            np.subtract(A2, labels, out=dZ2)
+            if notebook_rule:  # dZ2 = (A2 - Y) * A2 * (1 - A2)
+                np.multiply(dZ2, A2, out=dZ2)
+                np.subtract(1.0, A2, out=tmp)
+                np.multiply(dZ2, tmp, out=dZ2)
+            # dW2 = dZ2 @ A1.T and db2 = sum(dZ2), summed sample by sample
+            np.multiply(A1, dZ2, out=tmp2)
+            np.add(tmp2[:, 0], tmp2[:, 1], out=grad[_W2])
+            np.add(grad[_W2], tmp2[:, 2], out=grad[_W2])
+            np.add(grad[_W2], tmp2[:, 3], out=grad[_W2])
+            np.add(dZ2[0], dZ2[1], out=grad[_B2])
+            np.add(grad[_B2], dZ2[2], out=grad[_B2])
+            np.add(grad[_B2], dZ2[3], out=grad[_B2])
+            # dZ1 = W2.T @ dZ2 * relu'(Z1); dW1 = dZ1 @ X.T picks the samples where x = 1
+            np.multiply(mask, dZ2, out=tmp2)
+            np.multiply(tmp2, W2[:, None, :], out=tmp2)
+            np.add(tmp2[:, 2], tmp2[:, 3], out=grad[_W1_COL0])
+            np.add(tmp2[:, 1], tmp2[:, 3], out=grad[_W1_COL1])
+            np.add(tmp2[:, 0], tmp2[:, 1], out=grad[_B1])
+            np.add(grad[_B1], tmp2[:, 2], out=grad[_B1])
+            np.add(grad[_B1], tmp2[:, 3], out=grad[_B1])
+            np.multiply(grad, step_size, out=grad)
+            np.subtract(P, grad, out=P)
+            if (i + 1) % every == 0 or i + 1 == steps:
+                on_steps(i + 1 - done)
+                done = i + 1
+
+
+def _chunks(n: int, size: int) -> Iterator[slice]:
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))
+
+
+def _train_numpy(
+    P: np.ndarray, steps: int, learning_rate: float, rule: str, chunk: int, on_progress: Progress
+) -> np.ndarray:
+    out = np.empty_like(P)
+    for part in _chunks(P.shape[1], chunk):
+        block = np.array(P[:, part])  # contiguous, so every row is a contiguous view
+        n = part.stop - part.start
+        _train_numpy_chunk(block, steps, learning_rate, rule, lambda k, n=n: on_progress(k * n))
+        out[:, part] = block
+    return out
+
+
+# --- the JAX engine ------------------------------------------------------------------------
+
+
+def _jax_step(p: tuple[Any, ...], learning_rate: float, rule: str) -> tuple[Any, ...]:
+    """One training step in scalar form, for jax arrays of shape (C,): 9 in, 9 out.
+
+    The same arithmetic as the NumPy engine. XLA cannot fuse a whole step into one loop: it
+    materialises every value that both the forward pass (through exp) and the backward pass
+    read. So the forward pass below writes its sums in another operand order than the
+    backward pass (a + b == b + a exactly), which keeps the two from being merged: only the
+    four sigmoids are materialised, and each update is one fused loop.
+    """
+    import jax.numpy as jnp
+
+    w00, w10, w01, w11, c0, c1, v0, v1, d = p  # W1 by columns, b1, W2, b2
+    # Forward, sample by sample: Z1 = W1 @ x + b1, A1 = relu(Z1), A2 = sigmoid(W2 @ A1 + b2).
+    fz0 = (c0, c0 + w01, c0 + w00, c0 + (w01 + w00))
+    fz1 = (c1, c1 + w11, c1 + w10, c1 + (w11 + w10))
+    A2 = [
+        1.0 / (1.0 + jnp.exp(-((jnp.maximum(z0, 0.0) * v0 + jnp.maximum(z1, 0.0) * v1) + d)))
+        for z0, z1 in zip(fz0, fz1, strict=True)
+    ]
+    # Backward, recomputing Z1 (cheap) in the notebook's order.
+    z0 = (c0, w01 + c0, w00 + c0, (w00 + w01) + c0)
+    z1 = (c1, w11 + c1, w10 + c1, (w10 + w11) + c1)
+    if rule == "notebook":
+        dz = [((a - y) * a) * (1.0 - a) for a, y in zip(A2, _LABELS.tolist(), strict=True)]
+    else:
+        dz = [a - y for a, y in zip(A2, _LABELS.tolist(), strict=True)]
+    a0 = [jnp.where(z > 0, z, 0.0) for z in z0]
+    a1 = [jnp.where(z > 0, z, 0.0) for z in z1]
+    g0 = [jnp.where(z > 0, v0 * g, 0.0) for z, g in zip(z0, dz, strict=True)]  # dZ1, unit 0
+    g1 = [jnp.where(z > 0, v1 * g, 0.0) for z, g in zip(z1, dz, strict=True)]  # dZ1, unit 1
+    step = learning_rate / 4
+    return (
+        w00 - step * (g0[2] + g0[3]),
+        w10 - step * (g1[2] + g1[3]),
+        w01 - step * (g0[1] + g0[3]),
+        w11 - step * (g1[1] + g1[3]),
+        c0 - step * (((g0[0] + g0[1]) + g0[2]) + g0[3]),
+        c1 - step * (((g1[0] + g1[1]) + g1[2]) + g1[3]),
+        v0 - step * (((dz[0] * a0[0] + dz[1] * a0[1]) + dz[2] * a0[2]) + dz[3] * a0[3]),
+        v1 - step * (((dz[0] * a1[0] + dz[1] * a1[1]) + dz[2] * a1[2]) + dz[3] * a1[3]),
+        d - step * (((dz[0] + dz[1]) + dz[2]) + dz[3]),
+    )
+
+
+@lru_cache(maxsize=16)
+def _jax_trainer(learning_rate: float, rule: str) -> Callable[..., Any]:
+    """A jitted ``(P (n_chunks, 9, C), pairs) -> P`` running ``2 * pairs`` steps per chunk.
+
+    ``lax.map`` runs the chunks one after another, each with the whole step loop inside,
+    so a chunk's arrays stay in cache for all its steps; the loop body holds two steps,
+    which halves the copies XLA makes of the loop-carried arrays.
+    """
+    import jax
+    from jax import lax
+
+    def two_steps(_: Any, p: tuple[Any, ...]) -> tuple[Any, ...]:
+        return _jax_step(_jax_step(p, learning_rate, rule), learning_rate, rule)
+
+    def train_chunk(P: Any, pairs: Any) -> Any:
+        p = tuple(P[k] for k in range(9))
+        return jax.numpy.stack(lax.fori_loop(0, pairs, two_steps, p))
+
+    @jax.jit
+    def train(P: Any, pairs: Any) -> Any:
+        return lax.map(lambda chunk: train_chunk(chunk, pairs), P)
+
+    return train
+
+
+@lru_cache(maxsize=16)
+def _jax_one_step(learning_rate: float, rule: str) -> Callable[..., Any]:
+    import jax
+
+    def one(P: Any) -> Any:
+        p = tuple(P[k] for k in range(9))
+        return jax.numpy.stack(_jax_step(p, learning_rate, rule))
+
+    return jax.jit(jax.vmap(one))
+
+
+def _train_jax(
+    P: np.ndarray, steps: int, learning_rate: float, rule: str, chunk: int, on_progress: Progress
+) -> np.ndarray:
+    """Train on every CPU device JAX has, ``chunk`` seeds per inner loop.
+
+    Seeds are padded to whole chunks (with zero parameters, whose gradients are finite)
+    and dealt out to the devices; each device runs its chunks one after another. The steps
+    run in segments so the progress callback hears from the run about 50 times.
+    """
+    import jax
+
+    with jax.enable_x64(True):
+        devices = jax.devices("cpu")
+        S = P.shape[1]
+        per_device = -(-S // (chunk * len(devices)))  # chunks per device, rounded up
+        padded = np.zeros((len(devices), per_device, 9, chunk))
+        # (9, S) -> (devices, chunks, 9, chunk): seed s goes to chunk s // chunk.
+        flat = padded.transpose(0, 1, 3, 2).reshape(-1, 9)
+        flat[:S] = P.T
+        padded = flat.reshape(len(devices), per_device, chunk, 9).transpose(0, 1, 3, 2)
+        shards = [jax.device_put(np.ascontiguousarray(padded[k]), dev) for k, dev in enumerate(devices)]
+        train = _jax_trainer(float(learning_rate), rule)
+        pairs_total = steps // 2
+        segment = max(1, -(-pairs_total // 50))
+        done = 0
+        while done < pairs_total:
+            pairs = min(segment, pairs_total - done)
+            shards = [train(shard, pairs) for shard in shards]  # dispatched asynchronously
+            jax.block_until_ready(shards)
+            done += pairs
+            on_progress(2 * pairs * S)
+        if steps % 2:
+            one = _jax_one_step(float(learning_rate), rule)
+            shards = [one(shard) for shard in shards]
+            jax.block_until_ready(shards)
+            on_progress(S)
+        result = np.stack([np.asarray(shard) for shard in shards])  # (devices, chunks, 9, C)
+    return np.ascontiguousarray(result.transpose(0, 1, 3, 2).reshape(-1, 9)[:S].T)
+
+
+def use_all_cpu_cores() -> int:
+    """Ask JAX for one CPU device per core, so the JAX backend runs on all of them.
+
+    Only possible before JAX runs anything in this process (the command calls it first);
+    afterwards JAX keeps the devices it has. Returns the number of CPU devices in use.
+    """
+    import contextlib
+    import os
+
+    import jax
+
+    # Once JAX has initialised its backend the setting is refused: keep the devices it has.
+    with contextlib.suppress(RuntimeError):
+        jax.config.update("jax_num_cpu_devices", os.cpu_count() or 1)
+    return len(jax.devices("cpu"))
+
+
+# --- training and classifying a batch ------------------------------------------------------
+
+
+def _check_options(steps: int, learning_rate: float, rule: str, backend: str) -> None:
+    if rule not in RULES:
+        raise ValueError(f"Unknown rule {rule!r}: expected one of {', '.join(RULES)}.")
+    if backend not in BACKENDS:
+        raise ValueError(f"Unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}.")
+    if not isinstance(steps, (int, np.integer)) or steps < 0:
+        raise ValueError(f"steps: got {steps!r}, expected a non-negative integer.")
+    if not math.isfinite(learning_rate):
+        raise ValueError(f"learning_rate: got {learning_rate!r}, expected a finite number.")
+
+
+def train_batch(
+    params: BatchParams,
+    *,
+    steps: int,
+    learning_rate: float = 0.01,
+    rule: Rule = "notebook",
+    backend: Backend = "numpy",
+    chunk: int | None = None,
+    on_progress: Progress | None = None,
+) -> BatchParams:
+    """Train S parameter sets on the notebook's XOR data, each independently, full batch.
+
+    ``params`` holds ``W1`` (S, 2, 2), ``b1`` (S, 2, 1), ``W2`` (S, 1, 2), ``b2`` (S, 1, 1);
+    the result has the same layout. Under ``rule="notebook"`` set s ends where
+    :func:`gradcheck_xor.notebook.train` ends from the same parameters (to rounding: the
+    sums run in another order). ``on_progress(n)`` is called as seed-steps complete.
+    """
+    _check_options(steps, learning_rate, rule, backend)
+    P = _pack(params)
+    report = on_progress or (lambda n: None)
+    if steps == 0 or P.shape[1] == 0:
+        return _unpack(P)
+    if backend == "jax":
+        P = _train_jax(P, steps, learning_rate, rule, chunk or JAX_CHUNK, report)
+    else:
+        P = _train_numpy(P, steps, learning_rate, rule, chunk or NUMPY_CHUNK, report)
+    return _unpack(P)
+
+
+def classify(params: BatchParams) -> tuple[np.ndarray, np.ndarray]:
+    """How each of S runs ended: ``(outcome, loss)``.
+
+    ``outcome`` (S,) holds indices into :data:`OUTCOMES` (0 solved, 1 stuck, 2 other);
+    ``loss`` (S,) is the mean binary cross-entropy on XOR, computed from the logit so it is
+    finite for any finite parameters.
+    """
+    _check_batch(params)
+    with np.errstate(all="ignore"):  # non-finite parameters classify as "other"
+        Z1 = np.einsum("shi,im->shm", params["W1"], _X) + params["b1"]
+        Z2 = np.einsum("sh,shm->sm", params["W2"][:, 0, :], np.maximum(Z1, 0.0)) + params["b2"][:, 0, :]
+        loss = np.mean(np.logaddexp(0.0, Z2) - _LABELS * Z2, axis=1)
+        solved = np.all(np.abs(model.sigmoid(Z2) - _LABELS) < SOLVED_MARGIN, axis=1)
+        stuck = np.abs(loss - LN2) < STUCK_TOLERANCE
+    outcome = np.where(solved, 0, np.where(stuck, 1, 2)).astype(np.int8)
+    return outcome, loss
+
+
+def outcome_of(predictions: np.ndarray, labels: np.ndarray, loss: float) -> str:
+    """The outcome of one run: ``"solved"``, ``"stuck"`` or ``"other"`` (see the module)."""
+    if np.all(np.abs(np.ravel(predictions) - np.ravel(labels)) < SOLVED_MARGIN):
+        return "solved"
+    return "stuck" if abs(loss - LN2) < STUCK_TOLERANCE else "other"
+
+
+# --- a sweep over seeds ----------------------------------------------------------------------
+
+
+@dataclass
+class SweepResult:
+    """Per-seed results of :func:`run_sweep` and the setup that produced them.
+
+    ``outcome[i]`` indexes :data:`OUTCOMES` for seed ``first_seed + i``; ``codes`` maps each
+    diagnostic code to a bool array telling whether it fired on that seed's initialisation.
+    """
+
+    first_seed: int
+    n_seeds: int
+    steps: int
+    rule: str
+    learning_rate: float
+    backend: str
+    init_scale: float
+    init_bias: float
+    outcome: np.ndarray
+    final_loss: np.ndarray
+    codes: dict[str, np.ndarray]
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def ns_per_seed_step(self) -> float:
+        """Training wall time per seed and step, in nanoseconds."""
+        work = self.n_seeds * self.steps
+        return 1e9 * self.seconds.get("train", 0.0) / work if work else float("nan")
+
+
+def run_sweep(
+    n_seeds: int,
+    *,
+    first_seed: int = 0,
+    steps: int = 200_000,
+    rule: Rule = "notebook",
+    learning_rate: float = 0.01,
+    backend: Backend = "numpy",
+    init_scale: float = 1.0,
+    init_bias: float = 0.0,
+    block: int = BLOCK,
+    chunk: int | None = None,
+    on_progress: Progress | None = None,
+) -> SweepResult:
+    """Initialise seeds ``first_seed .. first_seed + n_seeds - 1``, diagnose, train, classify.
+
+    Seeds go through in blocks of ``block`` (drawn, diagnosed, trained and classified
+    together), so memory holds one block's work arrays plus a few bytes per seed of results.
+    ``on_progress(n)`` is called as seed-steps of training complete.
+    """
+    from gradcheck_xor.diagnostics import init_codes
+
+    _check_options(steps, learning_rate, rule, backend)
+    if not isinstance(n_seeds, (int, np.integer)) or n_seeds < 1:
+        raise ValueError(f"n_seeds: got {n_seeds!r}, expected a positive integer.")
+    if first_seed < 0 or first_seed + n_seeds > 2**32:
+        raise ValueError(
+            f"seeds {first_seed}..{first_seed + n_seeds - 1}: expected seeds in [0, 2**32) "
+            "(NumPy's legacy seeding)."
+        )
+    outcome = np.empty(n_seeds, dtype=np.int8)
+    final_loss = np.empty(n_seeds)
+    codes: dict[str, np.ndarray] = {}
+    seconds = {"init": 0.0, "diagnose": 0.0, "train": 0.0, "classify": 0.0}
+    started = time.perf_counter()
+    for part in _chunks(n_seeds, block):
+        t0 = time.perf_counter()
+        params = initial_params(
+            range(first_seed + part.start, first_seed + part.stop), scale=init_scale, bias=init_bias
+        )
+        t1 = time.perf_counter()
+        W1, b1, W2, b2 = (params[name] for name in ("W1", "b1", "W2", "b2"))
+        fired = init_codes(W1, b1, W2, b2, _X, _LABELS, notebook_loss=rule == "notebook")
+        for code, flags in fired.items():
+            codes.setdefault(code, np.zeros(n_seeds, dtype=bool))[part] = flags
+        t2 = time.perf_counter()
+        trained = train_batch(
+            params,
+            steps=steps,
+            learning_rate=learning_rate,
+            rule=rule,
+            backend=backend,
+            chunk=chunk,
+            on_progress=on_progress,
+        )
+        t3 = time.perf_counter()
+        outcome[part], final_loss[part] = classify(trained)
+        t4 = time.perf_counter()
+        for name, dt in zip(seconds, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            seconds[name] += dt
+    seconds["total"] = time.perf_counter() - started
+    return SweepResult(
+        first_seed=first_seed,
+        n_seeds=n_seeds,
+        steps=steps,
+        rule=rule,
+        learning_rate=learning_rate,
+        backend=backend,
+        init_scale=init_scale,
+        init_bias=init_bias,
+        outcome=outcome,
+        final_loss=final_loss,
+        codes=codes,
+        seconds=seconds,
+    )
+
+
+# --- the report --------------------------------------------------------------------------------
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float] | None:
+    """The Wilson score interval for a proportion ``successes / n`` (95% by default).
+
+    Unlike the normal approximation it stays inside [0, 1] and is sensible at 0 and n
+    successes. ``None`` when ``n == 0``: there is no proportion to bound.
+    """
+    if n == 0:
+        return None
+    if not 0 <= successes <= n:
+        raise ValueError(f"successes: got {successes}, expected 0 <= successes <= n = {n}.")
+    p = successes / n
+    z2 = z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def _proportion(k: int, n: int) -> dict[str, Any]:
+    interval = wilson_interval(k, n)
+    return {
+        "k": k,
+        "n": n,
+        "value": k / n if n else None,
+        "ci95": list(interval) if interval else None,
+    }
+
+
+def summarize(result: SweepResult) -> dict[str, Any]:
+    """The sweep as plain data (``json.dumps`` accepts it): counts, rates with 95% Wilson
+    intervals, and for each diagnostic code its figures as a predictor of "not solved".
+
+    For a code: ``precision`` = P(not solved | flagged), ``recall`` = P(flagged | not
+    solved), and the failure rates of flagged and unflagged initialisations (the first is
+    the precision, under its other name).
+    """
+    n = result.n_seeds
+    counts = {name: int(np.count_nonzero(result.outcome == k)) for k, name in enumerate(OUTCOMES)}
+    failed = result.outcome != 0
+    n_failed = int(np.count_nonzero(failed))
+    predictors: dict[str, Any] = {}
+    for code, flagged in result.codes.items():
+        n_flagged = int(np.count_nonzero(flagged))
+        hits = int(np.count_nonzero(flagged & failed))
+        unflagged_failed = n_failed - hits
+        predictors[code] = {
+            "flagged": n_flagged,
+            "precision": _proportion(hits, n_flagged),
+            "recall": _proportion(hits, n_failed),
+            "failure_rate_flagged": _proportion(hits, n_flagged),
+            "failure_rate_unflagged": _proportion(unflagged_failed, n - n_flagged),
+        }
+    loss = result.final_loss[np.isfinite(result.final_loss)]
+    return {
+        "first_seed": result.first_seed,
+        "n_seeds": n,
+        "steps": result.steps,
+        "rule": result.rule,
+        "learning_rate": result.learning_rate,
+        "backend": result.backend,
+        "init": {"scale": result.init_scale, "bias": result.init_bias},
+        "counts": counts,
+        "rates": {name: _proportion(k, n) for name, k in counts.items()},
+        "final_loss": {
+            "min": float(loss.min()) if loss.size else None,
+            "median": float(np.median(loss)) if loss.size else None,
+            "max": float(loss.max()) if loss.size else None,
+        },
+        "predictors": predictors,
+        "ns_per_seed_step": result.ns_per_seed_step,
+        "seconds": dict(result.seconds),
+    }
+
+
+def _pct(p: dict[str, Any]) -> str:
+    if p["value"] is None:
+        return "       -       "
+    lo, hi = p["ci95"]
+    return f"{100 * p['value']:5.1f}% [{100 * lo:4.1f}, {100 * hi:5.1f}]"
+
+
+def format_report(summary: dict[str, Any]) -> str:
+    """The summary as text: outcome rates, then a table of the diagnostic codes as predictors."""
+    s = summary
+    last = s["first_seed"] + s["n_seeds"] - 1
+    init = s["init"]
+    init_text = "notebook initialiser" + (
+        f" (weights x {init['scale']:g}, biases {init['bias']:g})"
+        if (init["scale"], init["bias"]) != (1.0, 0.0)
+        else " (randn weights, zero biases)"
+    )
+    lines = [
+        f"gradcheck-xor sweep: seeds {s['first_seed']}..{last} ({s['n_seeds']:,}), {init_text}",
+        f"  rule {s['rule']}, learning rate {s['learning_rate']:g}, {s['steps']:,} steps, "
+        f"backend {s['backend']}: {s['ns_per_seed_step']:.1f} ns per seed-step",
+        "",
+        "outcome   seeds    rate [95% Wilson interval]",
+    ]
+    for name in OUTCOMES:
+        lines.append(f"{name:<8}{s['counts'][name]:>8,}   {_pct(s['rates'][name])}")
+    fl = s["final_loss"]
+    if fl["median"] is not None:
+        lines.append(f"final loss: min {fl['min']:.4g}, median {fl['median']:.4g}, max {fl['max']:.4g}")
+    lines += [
+        "",
+        'Diagnostic codes at initialisation as predictors of "not solved" (stuck or other):',
+        f"{'code':<21}{'flagged':>8}   {'precision':<21}{'recall':<21}{'fails if unflagged':<21}",
+    ]
+    for code, p in s["predictors"].items():
+        lines.append(
+            f"{code:<21}{p['flagged']:>8,}   {_pct(p['precision']):<21}{_pct(p['recall']):<21}"
+            f"{_pct(p['failure_rate_unflagged']):<21}"
+        )
+    lines.append("precision = P(not solved | flagged); recall = P(flagged | not solved).")
+    return "\n".join(lines)
+
+
+# --- one run you can watch ---------------------------------------------------------------------
+
+
+def train_one(
+    params: dict[str, np.ndarray],
+    X: np.ndarray,
+    Y: np.ndarray,
+    *,
+    rule: Rule = "notebook",
+    activation: model.Activation = "relu",
+    steps: int = 200_000,
+    learning_rate: float = 0.01,
+    on_step: Callable[[int, float], None] | None = None,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Train one parameter set on ``X``, ``Y``; return ``(params, loss_history)``.
+
+    ``rule="bce"`` is :func:`gradcheck_xor.model.train`. ``rule="notebook"`` is the
+    notebook's backward pass (``dZ2 = (A2 - Y) * A2 * (1 - A2)``, divided by m) with the
+    chosen hidden activation; with ReLU it follows :func:`gradcheck_xor.notebook.train`.
+    ``loss_history[i]`` is the binary cross-entropy before step i, computed from the logit.
+    """
+    if rule not in RULES:
+        raise ValueError(f"Unknown rule {rule!r}: expected one of {', '.join(RULES)}.")
+    if rule == "bce":
+        return model.train(
+            params,
+            X,
+            Y,
+            steps=steps,
+            learning_rate=learning_rate,
+            activation=activation,
+            on_step=on_step,
+            diagnostics=False,
+        )
+    if activation not in model.ACTIVATIONS:
+        expected = ", ".join(model.ACTIVATIONS)
+        raise ValueError(f"Unknown activation {activation!r}: expected one of {expected}.")
+    act_grad = model.ACTIVATIONS[activation][1]
+    X = model.as_inputs(X)
+    m = X.shape[1]
+    Y = model.as_labels(Y, m)
+    params = {name: np.array(params[name], dtype=np.float64) for name in model.PARAM_SHAPES}
+    losses = np.empty(steps)
+    with np.errstate(over="ignore"):
+        for i in range(steps):
+            cache = model.forward(params, X, activation)
+            A2 = 1 / (1 + np.exp(-cache["Z2"]))  # the notebook's sigmoid, as its backward sees it
+            losses[i] = np.mean(np.logaddexp(0.0, cache["Z2"]) - Y * cache["Z2"])
+            dZ2 = (A2 - Y) * A2 * (1 - A2)
+            dZ1 = (params["W2"].T @ dZ2) * act_grad(cache["Z1"])
+            params["W1"] -= learning_rate * (dZ1 @ X.T / m)
+            params["b1"] -= learning_rate * (dZ1.sum(axis=1, keepdims=True) / m)
+            params["W2"] -= learning_rate * (dZ2 @ cache["A1"].T / m)
+            params["b2"] -= learning_rate * (dZ2.sum(axis=1, keepdims=True) / m)
+            if on_step is not None:
+                on_step(i, float(losses[i]))
+    return params, losses
