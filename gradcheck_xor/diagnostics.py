@@ -328,13 +328,16 @@ def init_codes(
 
 
 def _data(X: np.ndarray | None, Y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    from gradcheck_xor import notebook
+    if X is None or Y is None:
+        from gradcheck_xor import notebook  # only for its data; not needed when a file holds X and Y
 
-    X = np.asarray(notebook.inputs if X is None else X, dtype=np.float64)
+        X = notebook.inputs if X is None else X
+        Y = notebook.outputs if Y is None else Y
+    X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] != 2 or X.shape[1] < 1:
         raise ValueError(f"Shape mismatch for X: got {X.shape}, expected (2, m) with m >= 1.")
     m = X.shape[1]
-    Y = np.asarray(notebook.outputs if Y is None else Y, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
     if Y.shape not in ((m,), (1, m)):
         raise ValueError(f"Shape mismatch for Y: got {Y.shape}, expected ({m},) or (1, {m}).")
     return X, Y
