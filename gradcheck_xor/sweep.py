@@ -576,7 +576,10 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     z2 = z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # At 0 and n successes the bounds are exactly 0 and 1; the formula gets them to rounding.
+    low = 0.0 if successes == 0 else max(0.0, centre - half)
+    high = 1.0 if successes == n else min(1.0, centre + half)
+    return low, high
 
 
 def _proportion(k: int, n: int) -> dict[str, Any]:
@@ -675,7 +678,7 @@ def format_report(summary: dict[str, Any]) -> str:
             f"{_pct(p['failure_rate_unflagged']):<21}"
         )
     lines.append("precision = P(not solved | flagged); recall = P(flagged | not solved).")
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in lines)
 
 
 # --- one run you can watch ---------------------------------------------------------------------
