@@ -1,7 +1,9 @@
 """Shared test settings: hypothesis profiles that make the suite deterministic."""
 
 import os
+from types import ModuleType
 
+import pytest
 from hypothesis import HealthCheck, settings
 
 # CI (and any run with CI set): no deadline on a noisy shared machine, a fixed example
@@ -16,3 +18,38 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=60)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci" if os.environ.get("CI") else "dev"))
+
+
+def _load_reference(framework: str) -> ModuleType:
+    # A missing framework skips on a developer's machine but FAILS when the environment
+    # variable CI is set: in CI the cross-validation must run, never skip.
+    import reference_impls
+
+    try:
+        return reference_impls.load(framework)
+    except reference_impls.MissingFrameworkError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{exc} (CI is set, so the reference tests must run, not skip)", pytrace=False)
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def torch_xor() -> ModuleType:
+    """``reference_impls.torch_xor``; see ``_load_reference`` for a missing torch."""
+    module = _load_reference("torch")
+    # Tensors of four samples gain nothing from OpenMP threads, and on a busy 2-core machine
+    # each op then waits milliseconds at a thread barrier: one thread keeps the tests fast.
+    module.torch.set_num_threads(1)
+    return module
+
+
+@pytest.fixture(scope="session")
+def jax_xor() -> ModuleType:
+    """``reference_impls.jax_xor``; see ``_load_reference`` for a missing jax."""
+    return _load_reference("jax")
+
+
+@pytest.fixture(scope="session", params=["torch", "jax"])
+def impl(request: pytest.FixtureRequest) -> ModuleType:
+    """Each reference implementation in turn: a test using it runs once per framework."""
+    return request.getfixturevalue(f"{request.param}_xor")
