@@ -409,8 +409,11 @@ def diagnose(
                 "error",
                 f"hidden unit{'s' if len(units) > 1 else ''} {', '.join(map(str, units))} "
                 f"{'are' if len(units) > 1 else 'is'} dead: Z1 <= 0 on all {m} samples ({detail}); "
-                f"{'their gradients are' if len(units) > 1 else 'its gradient is'} exactly zero, "
-                "so it never recovers.",
+                + (
+                    "their gradients are exactly zero, so they never recover."
+                    if len(units) > 1
+                    else "its gradient is exactly zero, so it never recovers."
+                ),
                 {"units": units, "Z1": {str(j): Z1[j] for j in units}},
             )
         )
