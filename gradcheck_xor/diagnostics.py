@@ -294,8 +294,9 @@ def _codes(a: dict[str, np.ndarray], notebook_loss: bool) -> dict[str, np.ndarra
 
 def _batched(name: str, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     value = np.asarray(value, dtype=np.float64)
-    if value.ndim != 3 or value.shape[1:] != shape[1:] or value.shape[0] != shape[0]:
-        raise ValueError(f"Shape mismatch for {name}: got {value.shape}, expected {shape}.")
+    if value.shape != shape:
+        expected = ", ".join("S" if n < 0 else str(n) for n in shape)  # S < 0: W1 had no batch axis
+        raise ValueError(f"Shape mismatch for {name}: got {value.shape}, expected ({expected}).")
     return value
 
 
@@ -312,8 +313,8 @@ def init_codes(
     """Which codes fire for each of S parameter sets: ``{code: bool array (S,)}``.
 
     ``W1`` (S, 2, 2), ``b1`` (S, 2, 1), ``W2`` (S, 1, 2), ``b2`` (S, 1, 1); ``X`` (2, m) and
-    ``Y`` ((m,) or (1, m)) are shared by all sets. Vectorised: a million sets take about a
-    second. ``notebook_loss=False`` leaves out ``loss-normalization`` (a property of the
+    ``Y`` ((m,) or (1, m)) are shared by all sets. Vectorised: a million sets take a second or
+    two. ``notebook_loss=False`` leaves out ``loss-normalization`` (a property of the
     notebook's compute_loss, not of the corrected model's loss).
     """
     W1 = np.asarray(W1, dtype=np.float64)
