@@ -515,10 +515,128 @@ def _run_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- check: the gradient oracle on a backward pass of yours ---------------------------------
+
+
+def _add_check(subparsers: argparse._SubParsersAction) -> None:
+    from gradcheck_xor.gradcheck import LOSSES
+
+    p = subparsers.add_parser(
+        "check",
+        help="check a backward pass against finite differences and say why it is wrong",
+        description=(
+            "Check a backward pass written the notebook's way, backward(parameters, A1, A2, X, Y) "
+            "-> {dW1, db1, dW2, db2}, against central finite differences of the loss at several "
+            "parameter points and for labels of shape (m,) and (1, m); print the verdict, why, "
+            "and the per-element table. TARGET is path/to/file.py:function (the file is run, as "
+            "Python runs a script); default: the notebook's backword_propagation. Exit status: "
+            "0 right, 1 wrong, 2 unusable target or options."
+        ),
+    )
+    p.add_argument("target", nargs="?", metavar="TARGET", help="path/to/file.py:function")
+    p.add_argument("--params", metavar="FILE", help="check at these parameters (and data) instead")
+    p.add_argument("--seed", type=int, default=0, help="seed of the parameter points (default: 0)")
+    p.add_argument(
+        "--loss", choices=tuple(LOSSES), default="bce", help="the loss to differentiate (default: bce)"
+    )
+    p.add_argument(
+        "--activation",
+        choices=("relu", "leaky_relu", "sigmoid"),
+        default="relu",
+        help="the hidden activation of the forward pass (default: relu)",
+    )
+    p.add_argument(
+        "--fast", action="store_true", help="one random direction per point (the full check if it fails)"
+    )
+    p.add_argument("--json", action="store_true", help="write exactly one JSON object to stdout")
+
+
+def _load_function(target: str) -> Callable[..., object]:
+    """``path/to/file.py:function`` -> the function, running the file as Python runs a script."""
+    import importlib.util
+    import os
+
+    path, sep, name = target.rpartition(":")
+    if not sep or not path or not name:
+        raise UsageError(f"{target}: expected path/to/file.py:function.")
+    if not os.path.isfile(path):
+        raise UsageError(f"{path}: no such file.")
+    if not path.endswith(".py"):
+        raise UsageError(f"{path}: expected a Python file (.py).")
+    spec = importlib.util.spec_from_file_location(f"_gradcheck_xor_target_{abs(hash(path))}", path)
+    if spec is None or spec.loader is None:
+        raise UsageError(f"{path}: cannot be loaded as a Python module.")
+    module = importlib.util.module_from_spec(spec)
+    folder = os.path.dirname(os.path.abspath(path))
+    sys.path.insert(0, folder)  # its own imports resolve as when it runs as a script
+    try:
+        spec.loader.exec_module(module)
+    except (Exception, SystemExit) as exc:
+        raise UsageError(f"{path}: running it raised {type(exc).__name__}: {exc}") from None
+    finally:
+        if folder in sys.path:
+            sys.path.remove(folder)
+    function: object = module
+    for part in name.split("."):
+        if not hasattr(function, part):
+            defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
+            raise UsageError(
+                f"{path}: no function {name!r} (it defines: {', '.join(defined) or 'no functions'})."
+            )
+        function = getattr(function, part)
+    if not callable(function):
+        raise UsageError(f"{path}: {name!r} is a {type(function).__name__}, not a function.")
+    return function
+
+
+def _run_check(args: argparse.Namespace) -> int:
+    import json
+
+    from gradcheck_xor.gradcheck import check_backward
+
+    target = args.target or "gradcheck_xor.notebook:backword_propagation"
+
+    def fail(message: str) -> UsageError:
+        if args.json:
+            print(json.dumps({"target": target, "ok": False, "error": message}))
+        return UsageError(message)
+
+    if args.target is None:
+        from gradcheck_xor.notebook import backword_propagation as backward
+    else:
+        try:
+            backward = _load_function(args.target)
+        except UsageError as exc:
+            raise fail(str(exc)) from None
+    options: dict[str, object] = {}
+    if args.params is not None:
+        from gradcheck_xor.model import PARAM_SHAPES
+        from gradcheck_xor.params_io import ParamsFileError, load_params
+
+        try:
+            loaded = load_params(args.params)
+        except ParamsFileError as exc:
+            raise fail(str(exc)) from None
+        options = {"params": {k: loaded[k] for k in PARAM_SHAPES}, "X": loaded["X"], "Y": loaded["Y"]}
+    report = check_backward(
+        backward, forward=args.activation, loss=args.loss, seed=args.seed, fast=args.fast, **options
+    )
+    if args.json:
+        print(json.dumps({"target": target, **report.to_dict()}, allow_nan=False))
+    else:
+        print(f"gradcheck-xor check: {target}")
+        print(report.explain(rows=0))
+        print()
+        print("Per-element table, worst first:")
+        print(report.format_table())
+    return 0 if report.ok else 1
+
+
 COMMANDS: dict[
     str, tuple[Callable[[argparse._SubParsersAction], None], Callable[[argparse.Namespace], int]]
 ] = {
     "notebook": (_add_notebook, _run_notebook),
+    "check": (_add_check, _run_check),
     "compare": (_add_compare, _run_compare),
     "diagnose": (_add_diagnose, _run_diagnose),
     "train": (_add_train, _run_train),

@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
+import textwrap
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 from functools import cached_property
@@ -212,11 +213,18 @@ def _unflatten(theta: np.ndarray) -> Params:
 
 
 def _network(theta: np.ndarray, X: np.ndarray, act: Callable[[np.ndarray], np.ndarray]) -> tuple:
-    """Z1 (..., 2, m), A1 and Z2 (..., m) for a stack of flat parameter vectors (..., 9)."""
-    p = _unflatten(theta)
-    Z1 = p["W1"] @ X + p["b1"]
+    """Z1 (..., 2, m), A1 and Z2 (..., m) for a stack of flat parameter vectors (..., 9).
+
+    Written out on the flat layout (W1 = theta[0:4], b1 = theta[4:6], ...) rather than
+    through :func:`_unflatten`: this runs once per check and is most of its cost.
+    """
+    lead = theta.shape[:-1]
+    # One 2-D product for every W1 of the stack: its rows, stacked, times X.
+    Z1 = (theta[..., 0:4].reshape(-1, 2) @ X).reshape(*lead, 2, X.shape[1])
+    Z1 += theta[..., 4:6, None]
     A1 = act(Z1)
-    Z2 = (p["W2"] @ A1)[..., 0, :] + p["b2"][..., 0, :]
+    Z2 = (theta[..., None, 6:8] @ A1)[..., 0, :]
+    Z2 += theta[..., 8:9]
     return Z1, A1, Z2
 
 
@@ -244,11 +252,12 @@ def numeric_gradient(
 
 
 _XOR_X, _XOR_Y = model.xor_data()
+_XOR_X.flags.writeable = False
 
 
 def _data(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
-    """``X`` (2, m) and ``Y`` (1, m) as float64, the XOR data by default."""
-    X = _XOR_X if X is None else model.as_inputs(X)
+    """``X`` (2, m) and ``Y`` (1, m) as float64 arrays of the check's own, XOR by default."""
+    X = _XOR_X if X is None else model.as_inputs(np.array(X, dtype=np.float64))
     Y = (_XOR_Y if X is _XOR_X else model.as_labels(_XOR_Y, X.shape[1])) if Y is None else Y
     return X, model.as_labels(Y, X.shape[1])
 
@@ -257,10 +266,12 @@ def _data(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _clear_draw(rng: np.random.Generator, X: np.ndarray, margin: float = 0.02) -> Params:
-    """Uniform parameters in [-2, 2] with every |Z1| above ``margin`` (no kink nearby)."""
+    """Uniform parameters in [-2, 2] with every |Z1| above ``margin`` (no kink nearby) and
+    each hidden unit active on some sample (so that every gradient element can be wrong)."""
     for _ in range(1000):
         params = _unflatten(rng.uniform(-2.0, 2.0, N_PARAMS))
-        if np.min(np.abs(params["W1"] @ X + params["b1"])) > margin:
+        Z1 = params["W1"] @ X + params["b1"]
+        if np.min(np.abs(Z1)) > margin and np.all(np.max(Z1, axis=1) > margin):
             break
     return {key: value.copy() for key, value in params.items()}
 
@@ -340,6 +351,7 @@ def _raised(exc: Exception, function: str) -> dict[str, Any]:
 
 
 _EXACT_SHAPES = list(SHAPES.values())
+_F64 = np.dtype(np.float64)
 _RTOL64 = np.full(N_PARAMS, TOLERANCES[np.dtype(np.float64)][0])
 _ATOL64 = np.full(N_PARAMS, TOLERANCES[np.dtype(np.float64)][1])
 
@@ -351,14 +363,14 @@ def _read_gradients(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | 
     it (same size, broadcasting into the parameter's shape): a scalar ``db2`` is fine, a
     ``db1`` of shape (2,) is not (it would broadcast ``b1`` to (2, 2)).
     """
-    if not isinstance(result, Mapping):
+    if not isinstance(result, (dict, Mapping)):
         return {"key": None, "got": type(result).__name__, "expected": "a dict with keys dW1, db1, dW2, db2"}
     try:
         arrays = [np.asarray(result[key]) for key in GRAD_KEYS]
     except Exception:
         arrays = []
-    if [a.shape for a in arrays] == _EXACT_SHAPES and all(a.dtype == np.float64 for a in arrays):
-        return np.concatenate([a.reshape(-1) for a in arrays]), _RTOL64, _ATOL64
+    if [a.shape for a in arrays] == _EXACT_SHAPES and all(a.dtype is _F64 for a in arrays):
+        return np.concatenate(arrays, axis=None), _RTOL64, _ATOL64
     values, rtol, atol = [], [], []
     for key in GRAD_KEYS:
         expected = SHAPES[key]
@@ -400,7 +412,10 @@ def _call(function: Callable[..., Any], *args: Any) -> tuple[Any, dict[str, Any]
 
 def _fresh(theta: np.ndarray) -> Params:
     """A parameter dict of the caller's own, from flat vector(s)."""
-    return _unflatten(theta.copy())
+    if theta.ndim > 1:
+        return _unflatten(theta.copy())
+    t = theta.copy()
+    return {"W1": t[0:4].reshape(2, 2), "b1": t[4:6, None], "W2": t[None, 6:8], "b2": t[None, 8:9]}
 
 
 def _logit(p: np.ndarray) -> np.ndarray:
@@ -411,7 +426,7 @@ def _logit(p: np.ndarray) -> np.ndarray:
 # --- kinks -----------------------------------------------------------------------------------
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class _Kinks:
     """Where each direction's perturbations meet a ReLU kink, and how it is judged."""
 
@@ -421,6 +436,16 @@ class _Kinks:
     on: np.ndarray | None  # (n, k, 2, m) Z1[u, s] is 0 (to round-off) and this direction moves it
     near: np.ndarray | None  # (n, k, 2, m) Z1[u, s] reaches 0 within two steps of this direction
     offset: np.ndarray | None  # (n, k, 2, m) how far along the direction Z1[u, s] reaches 0
+
+
+_LAST_X: list[Any] = [None, 0.0]  # the last X seen and its largest |x|: X rarely changes
+_ALL_CENTRAL: dict[tuple[int, int], np.ndarray] = {}  # read-only method arrays, by shape
+
+
+def _max_abs(X: np.ndarray) -> float:
+    if _LAST_X[0] is not X:
+        _LAST_X[:] = [X, float(np.abs(X).max())]
+    return _LAST_X[1]
 
 
 def _kinks(
@@ -436,14 +461,16 @@ def _kinks(
     ``Z1`` (n, 2, m) at the points ``theta`` (n, 9) is computed unless given.
     """
     n, k = theta.shape[0], N_PARAMS if V is None else V.shape[1]
-    p = _unflatten(theta)
-    Z1 = p["W1"] @ X + p["b1"] if Z1 is None else Z1
-    # A unit direction moves Z1[u, s] at most |x_s|_1 + 1 per unit of step: the usual case,
-    # no Z1 within reach of the perturbations, needs nothing more.
-    reach = (2 * step) * (np.abs(X[0]) + np.abs(X[1]) + 1.0)
-    if not has_kink or (np.abs(Z1) > reach).all():
-        return _Kinks(np.zeros((n, k), dtype=int), None, None, None, None)
+    Z1 = _network(theta, X, np.abs)[0] if Z1 is None else Z1
+    # A unit direction moves Z1[u, s] at most |x_s|_1 + 1 <= 2 max|X| + 1 per unit of step:
+    # the usual case, no Z1 within reach of the perturbations, needs nothing more.
+    if not has_kink or np.abs(Z1).min() > 2 * step * (2 * _max_abs(X) + 1):
+        if (n, k) not in _ALL_CENTRAL:
+            _ALL_CENTRAL[n, k] = np.zeros((n, k), dtype=int)
+            _ALL_CENTRAL[n, k].flags.writeable = False
+        return _Kinks(_ALL_CENTRAL[n, k], None, None, None, None)
     # Round-off of computing Z1: anything this close to 0 sits on the kink.
+    p = _unflatten(theta)
     z_tol = 8 * np.finfo(np.float64).eps * (np.abs(p["W1"]) @ np.abs(X) + np.abs(p["b1"]))
     Z1, z_tol = Z1[:, None], z_tol[:, None]
     d = _unflatten(np.broadcast_to(np.eye(N_PARAMS), (n, k, N_PARAMS)) if V is None else V)
@@ -500,6 +527,8 @@ class GradcheckReport:
     layouts: tuple[str, ...]
     elements: tuple[str, ...]
     params: tuple[Params, ...]
+    X: np.ndarray  # the data checked: (2, m)
+    Y: np.ndarray  # (1, m)
     analytic: np.ndarray
     numeric: np.ndarray
     rtol: np.ndarray
@@ -576,10 +605,20 @@ class GradcheckReport:
                     for name, p in zip(self.points, self.params, strict=True)
                 ],
                 "layouts": list(self.layouts),
+                "X": self.X,
+                "Y": self.Y,
                 "kinks": list(self.kinks),
                 "elements": [dataclasses.asdict(row) for row in self.table],
             }
         )
+
+    def explain(self, rows: int = 8) -> str:
+        """The verdict, why, what to fix, and the ``rows`` worst elements."""
+        return _explain(self, rows)
+
+    def format_table(self, count: int | None = None) -> str:
+        """The per-element table as aligned text, worst first (``count`` rows, default all)."""
+        return format_table(self.worst(count))
 
     def __str__(self) -> str:
         return _explain(self)
@@ -674,7 +713,7 @@ def _offsets(step: float) -> np.ndarray:
     return _OFFSETS[step]
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class _Measured:
     """Analytic and numeric values side by side, judged, before any verdict.
 
@@ -698,9 +737,11 @@ class _Measured:
     expected: np.ndarray  # may be (points, 1, k)
     passed: np.ndarray
     relu0: np.ndarray | None
-    Z1: np.ndarray | None  # at each point's centre; None with a user-supplied forward
-    A1: np.ndarray | None
-    Z2: np.ndarray | None
+    # The batched forward's values, (points, rows, ...): row 0 is each point's centre.
+    # None with a user-supplied forward.
+    Z1_rows: np.ndarray | None
+    A1_rows: np.ndarray | None
+    Z2_rows: np.ndarray | None
     failure: dict[str, Any] | None = None  # the user's forward or loss raised
 
     def full(self) -> _Measured:
@@ -751,13 +792,12 @@ def _measure(
             batch = theta[:, None, :] + _offsets(step)
         k = len(elements)
 
-        centre: dict[str, Any] = {"Z1": None, "A1": None, "Z2": None}
+        Z1 = A1 = Z2 = None
         failure = None
         if user_forward is None:
             Z1, A1, Z2 = _network(batch, X, model.ACTIVATIONS[activation or "relu"][0])
             kinks = _kinks(theta, V, X, step, has_kink, Z1[:, 0])
-            centre = {"Z1": Z1[:, 0], "A1": A1[:, 0], "Z2": Z2[:, 0]}
-            A1c, A2c = A1[:, 0], 1.0 / (1.0 + np.exp(-Z2[:, 0, None, :]))
+            A1c, A2c = A1[:, 0], 1.0 / (1.0 + np.exp(-Z2[:, 0, None, :]))  # exp overflow gives 0, rightly
             if user_loss is None:
                 assert loss is not None
                 losses = loss.value(Z2, Y[0])
@@ -781,11 +821,12 @@ def _measure(
             )  # fmt: skip
 
         half = 0.5 / step
-        L0 = losses[:, :1]
-        Lm2, Lm1, Lp1, Lp2 = (losses[:, 1 + i * k : 1 + (i + 1) * k] for i in range(4))
-        central = (Lp1 - Lm1) * half
+        # Rows of each point: centre, then k at -2h, k at -h, k at +h, k at +2h.
+        central = (losses[:, 1 + 2 * k : 1 + 3 * k] - losses[:, 1 + k : 1 + 2 * k]) * half
         left = right = None
         if kinks.up is not None:
+            L0 = losses[:, :1]
+            Lm2, Lm1, Lp1, Lp2 = (losses[:, 1 + i * k : 1 + (i + 1) * k] for i in range(4))
             left = (3 * L0 - 4 * Lm1 + Lm2) * half  # second order, from the left only
             right = (-3 * L0 + 4 * Lp1 - Lp2) * half
 
@@ -823,7 +864,7 @@ def _measure(
             passed &= (status == "ok")[:, :, None]
     return _Measured(
         elements, kinks, central, left, right, a, a_dir, r_dir, at_dir, status, problems,
-        method, expected, passed, relu0, **centre,
+        method, expected, passed, relu0, Z1, A1, Z2,
     )  # fmt: skip
 
 
@@ -849,8 +890,25 @@ class _Evidence:
         return np.isin(self.measured.method, (CENTRAL, LEFT, RIGHT, SMOOTH_KINK))
 
     def __getattr__(self, name: str) -> Any:
-        # analytic, expected, passed, rtol, atol, method, status, problems, Z1, A1, Z2
+        # analytic, expected, passed, rtol, atol, method, status, problems
         return getattr(self.measured, name)
+
+    @property
+    def Z1(self) -> np.ndarray | None:
+        """(n, 2, m) at each point."""
+        rows = self.measured.Z1_rows
+        return None if rows is None else rows[:, 0]
+
+    @property
+    def A1(self) -> np.ndarray | None:
+        rows = self.measured.A1_rows
+        return None if rows is None else rows[:, 0]
+
+    @property
+    def Z2(self) -> np.ndarray | None:
+        """(n, m) at each point."""
+        rows = self.measured.Z2_rows
+        return None if rows is None else rows[:, 0]
 
 
 def check_backward(
@@ -935,6 +993,8 @@ def check_backward(
         layouts=layouts,
         elements=got.elements,
         params=tuple(p for _, p in points),
+        X=X,
+        Y=Y,
         analytic=got.directional,
         numeric=got.expected,
         rtol=got.rtol,
@@ -1436,18 +1496,28 @@ def _explain(report: GradcheckReport, rows: int = 8) -> str:
         f"layout(s) ({', '.join(report.layouts)}) against {report.loss}: {failed} of {total} "
         f"{'directions' if report.fast else 'elements'} disagree."
     )
-    on_kink: dict[str, set[tuple[int, int]]] = {}
-    for k in report.kinks:
-        on_kink.setdefault(k["point"], set()).update(zip(k["samples"], k["units"], strict=True))
-    for point, pairs in on_kink.items():
-        elements = [k["element"] for k in report.kinks if k["point"] == point]
-        where = ", ".join(f"sample {s} unit {u}" for s, u in sorted(pairs))
+    for point in dict.fromkeys(k["point"] for k in report.kinks):
+        records = [k for k in report.kinks if k["point"] == point]
+        where: dict[int, set[int]] = {}
+        for k in records:
+            for s, u in zip(k["samples"], k["units"], strict=True):
+                where.setdefault(s, set()).add(u)
+        on = any(k["kind"] == "on" for k in records)
+        samples = "; ".join(
+            f"sample {s} (x = ({', '.join(f'{x:g}' for x in report.X[:, s])})), "
+            f"unit{'s' if len(us) > 1 else ''} {', '.join(map(str, sorted(us)))}"
+            for s, us in sorted(where.items())
+        )
         lines.append(
-            f"Kink at {point}: Z1 reaches 0 within the step for {where}; {', '.join(elements)} judged by "
-            "one-sided differences."
+            f"ReLU kink at {point}: Z1 {'= 0' if on else 'is within the step of 0'} for {samples}; "
+            f"{', '.join(k['element'] for k in records)} judged by one-sided differences."
         )
     if report.convention:
         lines.append(f"On the kink the backward follows {report.convention}.")
-    worst = report.worst(rows)
-    lines.append(("Worst elements:" if failed else "Largest errors:") + "\n" + format_table(worst))
-    return "\n".join(lines)
+    # Prose wrapped for a terminal; the table below keeps its own width.
+    text = "\n".join(
+        textwrap.fill(line, 100, subsequent_indent="  ") for part in lines for line in part.split("\n")
+    )
+    if rows > 0:
+        text += "\n" + ("Worst elements:" if failed else "Largest errors:") + "\n" + report.format_table(rows)
+    return text
