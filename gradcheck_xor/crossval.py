@@ -138,7 +138,7 @@ def _numpy_train(
     on_step: Callable[[int, float], None],
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     if rule == "bce":
-        return model.train(params, X, Y, steps=steps, learning_rate=lr, on_step=on_step)
+        return model.train(params, X, Y, steps=steps, learning_rate=lr, on_step=on_step, diagnostics=False)
     # notebook.train's loop (same functions, same order, so the same parameters bit for
     # bit), but recording the BCE from the logit: the notebook's log(A2) loses precision,
     # then turns infinite, once the sigmoid saturates.
