@@ -1,10 +1,12 @@
-"""Make the tutorial's figures from the toolkit's own runs.
+"""Make the tutorial's figures, and the sweep reports the pages quote, from the toolkit's runs.
 
-    python docs/make_figures.py            # every figure, full-length runs, into docs/figures/
-    python docs/make_figures.py --quick    # the same figures from short runs (what the tests do)
+    python docs/make_figures.py            # full-length runs, into docs/figures/ (a few minutes)
+    python docs/make_figures.py --quick    # the same files from short runs (what the tests do)
 
 Each figure is drawn from numbers the toolkit computes (the notebook's training, the
-corrected model's, the sweep's labels), never from numbers typed in here.
+corrected model's, the sweep's outcomes), never from numbers typed in here. The sweeps are
+``gradcheck-xor sweep`` with its defaults (1,000 seeds, 200,000 steps), once per update
+rule; their text reports are written beside the figures and included in the pages as they are.
 """
 
 from __future__ import annotations
@@ -16,11 +18,14 @@ from pathlib import Path
 
 import numpy as np
 
-from gradcheck_xor import model, notebook
+from gradcheck_xor import model, notebook, plots, sweep
 
 SEED = 0  # the draw the tutorial follows (gradcheck-xor notebook --seed 0)
+DEAD_UNIT_SEED = 1  # the first seed whose draw has a dead hidden unit
 FULL_STEPS = 200_000  # the notebook's training loop
-QUICK_STEPS = 20_000
+QUICK_STEPS = 5_000
+FULL_SEEDS, QUICK_SEEDS = 1_000, 100  # seeds per sweep: gradcheck-xor sweep's default
+QUICK_SWEEP_STEPS = 2_000
 LN2 = float(np.log(2.0))
 NOTEBOOK_COLOUR, CORRECTED_COLOUR = "#c0392b", "#2471a3"
 
@@ -141,6 +146,27 @@ def output_weights(out: Path, marks: list[int], snapshots: list[dict[str, np.nda
     plt.close(fig)
 
 
+def dead_unit(out: Path, steps: int) -> None:
+    """The notebook's training from a draw with a dead unit, drawn by gradcheck-xor train's plot."""
+    X, Y = model.xor_data()
+    params, losses = sweep.train_one(model.init_params(DEAD_UNIT_SEED), X, Y, rule="notebook", steps=steps)
+    title = f"seed {DEAD_UNIT_SEED}: the notebook's training with hidden unit 1 dead from the start"
+    plots.training_figure(losses, params, X, Y, out / "dead_unit.png", title=title)
+    print(f"wrote {out / 'dead_unit.png'}")
+
+
+def sweeps(out: Path, seeds: int, steps: int) -> None:
+    """gradcheck-xor sweep under each update rule: its outcome plot and its text report."""
+    for rule in sweep.RULES:
+        result = sweep.run_sweep(seeds, steps=steps, rule=rule)
+        plots.sweep_figure(result, out / f"sweep_{rule}.png")
+        report = sweep.format_report(sweep.summarize(result))
+        (out / f"sweep_{rule}.txt").write_text(
+            f"$ gradcheck-xor sweep --rule {rule}\n{report}\n", encoding="utf-8"
+        )
+        print(f"wrote {out / f'sweep_{rule}.png'} and {out / f'sweep_{rule}.txt'}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="make_figures", description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "figures")
@@ -159,6 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     loss_curves(args.out, steps, nb_losses, fixed_losses)
     decision_boundaries(args.out, initial, snapshots[-1], fixed_final)
     output_weights(args.out, marks, snapshots)
+    dead_unit(args.out, steps)
+    if args.quick:
+        sweeps(args.out, QUICK_SEEDS, QUICK_SWEEP_STEPS)
+    else:
+        sweeps(args.out, FULL_SEEDS, FULL_STEPS)
     return 0
 
 

@@ -14,9 +14,12 @@ How the pages' fenced blocks are run (the conventions a page author follows):
   the next command is ``echo $?``, which then shows its exit code.
 * ``sh`` blocks are commands without output; each must exit 0.
 * ``...`` in an expected output stands for any text (doctest's ELLIPSIS), for the few
-  values that change from run to run.
+  values that change from run to run. Numbers below 1e-12 (rounding noise, which differs
+  between processors) compare equal to each other.
 * ``<!-- not-run: why -->`` on the line before a fence leaves that block out (installs,
   runs of a minute or more). Such blocks are few, and each says why.
+* The Korean pages (``docs/ko/``) show exactly the examples of their English pages, outputs
+  included; a test holds them to that, so running the English page checks both.
 
 When a command's output changes on purpose, refresh the pages from real runs with
 ``python tests/test_docs.py --update`` and read the diff.
@@ -98,9 +101,18 @@ def pages() -> list[Path]:
     return sorted(DOCS.rglob("*.md"))
 
 
+# A number that is rounding noise: 0, or written with an exponent of -13 or below.
+_NOISE = re.compile(r"(?<![\w.])-?(?:0|\d(?:\.\d+)?e-(?:1[3-9]|[2-9]\d|\d{3}))(?![\w.])")
+
+
 def _same(want: str, got: str) -> bool:
+    """Equal up to trailing blanks, ``...`` wildcards, and rounding noise: numbers below 1e-12
+    (which differ in their last bits from one processor to the next) count as equal, and so
+    do the runs of spaces that align them in tables."""
+
     def tidy(s: str) -> str:
-        return "\n".join(line.rstrip() for line in s.strip("\n").splitlines()) + "\n"
+        lines = (_NOISE.sub("~0", line).rstrip() for line in s.strip("\n").splitlines())
+        return "\n".join(re.sub(r"(?<=\S) +", " ", line) for line in lines) + "\n"
 
     return doctest.OutputChecker().check_output(tidy(want), tidy(got), doctest.ELLIPSIS)
 
@@ -183,8 +195,9 @@ def run_page(page: Path, workdir: Path) -> list[Step]:
     blocks = fenced_blocks(page)
     namespace: dict[str, object] = {"__name__": "__docs__"}
     steps: list[Step] = []
-    old_cwd = Path.cwd()
+    old_cwd, old_path, old_modules = Path.cwd(), list(sys.path), set(sys.modules)
     os.chdir(workdir)
+    sys.path.insert(0, str(workdir))  # the page's own files import like a reader's would
     try:
         for k, block in enumerate(blocks):
             if block.lang not in RUN_LANGS or block.not_run is not None:
@@ -221,6 +234,13 @@ def run_page(page: Path, workdir: Path) -> list[Step]:
                     steps.append(Step(block, cmd, None, got, None if code == 0 else f"exited {code}"))
     finally:
         os.chdir(old_cwd)
+        sys.path[:] = old_path
+        for name in set(sys.modules) - old_modules:  # the page's modules, not the next page's
+            if str(workdir) in str(getattr(sys.modules[name], "__file__", "") or ""):
+                del sys.modules[name]
+    # Paths inside the scratch directory read as a reader would see them: relative.
+    for step in steps:
+        step.got = step.got.replace(f"{workdir}{os.sep}", "")
     return steps
 
 
@@ -232,7 +252,30 @@ def _scratch(tmp: Path) -> Path:
 # --- the tests ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("page", pages(), ids=lambda p: str(p.relative_to(DOCS)))
+def _english(page: Path) -> Path:
+    return DOCS / page.relative_to(DOCS / "ko")
+
+
+def _examples(page: Path) -> list[tuple[str, str, str | None]]:
+    """What a page runs and what it says that prints: its code blocks and output blocks."""
+    return [
+        (b.info, b.text, b.not_run)
+        for b in fenced_blocks(page)
+        if b.lang in RUN_LANGS or 'title="Output"' in b.info
+    ]
+
+
+KOREAN = sorted((DOCS / "ko").glob("*.md"))
+RUN = [p for p in pages() if p not in KOREAN]
+
+
+@pytest.mark.parametrize("page", KOREAN, ids=lambda p: str(p.relative_to(DOCS)))
+def test_the_korean_page_shows_the_english_pages_examples_which_are_run(page: Path) -> None:
+    # Same code, same outputs: running the English page checks both (and halves the run time).
+    assert _examples(page) == _examples(_english(page))
+
+
+@pytest.mark.parametrize("page", RUN, ids=lambda p: str(p.relative_to(DOCS)))
 def test_every_example_on_the_page_runs_and_prints_what_the_page_shows(page: Path, tmp_path: Path) -> None:
     failures = []
     for step in run_page(page, _scratch(tmp_path)):
@@ -401,11 +444,28 @@ def _update(paths: list[Path]) -> int:
                 lines[start:end] = replacement
                 changed += 1
         page.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    for page in KOREAN:
+        _copy_examples(_english(page), page)
     print(f"{changed} block(s) refreshed", file=sys.stderr)
     return 0
+
+
+def _copy_examples(source: Path, target: Path) -> None:
+    """Give the target page's example blocks the source page's contents, block for block."""
+    take = [b for b in fenced_blocks(source) if b.lang in RUN_LANGS or 'title="Output"' in b.info]
+    put = [b for b in fenced_blocks(target) if b.lang in RUN_LANGS or 'title="Output"' in b.info]
+    if len(take) != len(put):
+        print(
+            f"{target.relative_to(ROOT)}: {len(put)} examples, {source.name} has {len(take)}", file=sys.stderr
+        )
+        return
+    lines = target.read_text(encoding="utf-8").splitlines()
+    for src, dst in reversed(list(zip(take, put, strict=True))):
+        lines[dst.start - 1 : dst.end] = [lines[dst.start - 1], *src.text.rstrip("\n").splitlines()]
+    target.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] != ["--update"]:
         sys.exit("usage: python tests/test_docs.py --update [PAGE.md ...]")
-    sys.exit(_update([Path(p).resolve() for p in sys.argv[2:]] or pages()))
+    sys.exit(_update([Path(p).resolve() for p in sys.argv[2:]] or RUN))
