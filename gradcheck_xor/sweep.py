@@ -28,9 +28,13 @@ however many seeds there are.
 
 from __future__ import annotations
 
+import itertools
 import math
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Literal
@@ -227,19 +231,40 @@ def _train_numpy_chunk(
 
 
 def _chunks(n: int, size: int) -> Iterator[slice]:
-    for start in range(0, n, size):
-        yield slice(start, min(start + size, n))
+    """Slices covering range(n) in pieces of equal length (within one), at most ``size``."""
+    pieces = max(1, -(-n // size))
+    bounds = [n * k // pieces for k in range(pieces + 1)]
+    for start, stop in itertools.pairwise(bounds):
+        yield slice(start, stop)
 
 
 def _train_numpy(
     P: np.ndarray, steps: int, learning_rate: float, rule: str, chunk: int, on_progress: Progress
 ) -> np.ndarray:
+    """Train chunk by chunk, one thread per CPU: NumPy's ufuncs release the GIL while they
+    run, so chunks train in parallel. Each chunk's arithmetic does not depend on the others,
+    so the results are the same bits whatever the chunking and threading."""
     out = np.empty_like(P)
-    for part in _chunks(P.shape[1], chunk):
+    lock = threading.Lock()
+
+    def report(k: int) -> None:
+        with lock:
+            on_progress(k)
+
+    def train(part: slice) -> None:
         block = np.array(P[:, part])  # contiguous, so every row is a contiguous view
         n = part.stop - part.start
-        _train_numpy_chunk(block, steps, learning_rate, rule, lambda k, n=n: on_progress(k * n))
+        _train_numpy_chunk(block, steps, learning_rate, rule, lambda k: report(k * n))
         out[:, part] = block
+
+    parts = list(_chunks(P.shape[1], chunk))
+    workers = min(len(parts), os.cpu_count() or 1)
+    if workers == 1:
+        for part in parts:
+            train(part)
+    else:
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(train, parts))  # list(): re-raise any error from a worker
     return out
 
 
@@ -373,7 +398,6 @@ def use_all_cpu_cores() -> int:
     afterwards JAX keeps the devices it has. Returns the number of CPU devices in use.
     """
     import contextlib
-    import os
 
     import jax
 
