@@ -1001,7 +1001,7 @@ def check_backward(
         atol=got.atol,
         passed=got.passed,
         method=got.method,
-        kinks=tuple(_kink_records(got, names, X)),
+        kinks=tuple(_kink_records(got, names, X)) if got.failure is None else (),
         convention=convention,
         loss=loss_obj.label
         if user_loss is None
