@@ -179,6 +179,26 @@ def _verdict(value: float, tolerance: float, explained: bool = False) -> str:
     return "kink" if explained else "DIFFER"
 
 
+def _subnormal_notes(params: dict[str, np.ndarray], X: np.ndarray, with_jax: bool) -> list[str]:
+    # XLA on CPU flushes subnormal floats to zero in arithmetic; NumPy and PyTorch keep them.
+    if not with_jax:
+        return []
+    cache = model.forward(params, X)
+    tiny = np.finfo(np.float64).tiny
+    found = [
+        name
+        for name, value in (*params.items(), ("Z1", cache["Z1"]), ("Z2", cache["Z2"]))
+        if np.any((value != 0) & (np.abs(value) < tiny))
+    ]
+    if not found:
+        return []
+    return [
+        f"{', '.join(found)} hold(s) subnormal numbers (0 < |x| < {tiny:.1e}). JAX on CPU (XLA) "
+        "flushes them to zero, so JAX computes with 0 there (a Z1 of 1e-310 is on the kink to "
+        "JAX and positive to NumPy): a difference in the JAX column here is the platform's."
+    ]
+
+
 def _kink_notes(kinks: list[dict[str, int]], X: np.ndarray, relu: str) -> list[str]:
     if not kinks:
         if relu == "maximum":
@@ -352,7 +372,7 @@ def compare(
         versions=versions,
         kinks=kinks,
         stages=stages,
-        notes=_kink_notes(kinks, X, relu),
+        notes=_kink_notes(kinks, X, relu) + _subnormal_notes(params, X, "jax" in modules),
     )
 
 

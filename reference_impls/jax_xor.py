@@ -19,6 +19,10 @@ Update rules (``rule``) and ReLUs (``relu``) are those of :mod:`reference_impls.
 notebook's backward computes exactly), and ``"relu"`` (``jax.nn.relu``, gradient 0 at 0) /
 ``"maximum"`` (``jnp.maximum(z, 0)``, gradient 1/2 at a tie).
 
+One platform difference: XLA on CPU flushes subnormal numbers (0 < |x| < 2.2e-308) to zero
+in arithmetic, where NumPy and PyTorch keep them. A parameter or pre-activation that small
+is 0 to JAX, which can put a hidden unit on the ReLU kink that NumPy sees as active.
+
 Importing this module imports jax; a missing jax raises a one-line
 :class:`~reference_impls.MissingFrameworkError` naming the extra to install.
 """

@@ -267,3 +267,10 @@ def test_compare_without_a_framework_says_which_extra_to_install():
         == "gradcheck-xor compare: error: JAX is not installed: pip install 'gradcheck-xor[jax]'\n"
     )
     assert result.stdout == ""
+
+
+def test_subnormal_parameters_get_a_note_about_jax_flushing_them_to_zero(frameworks):
+    params = {**model.init_params(0, bias=0.1), "b2": np.array([[1e-310]])}
+    comparison = crossval.compare(params, steps=STEPS, frameworks=frameworks)
+    assert any(note.startswith("b2 hold(s) subnormal numbers") for note in comparison.notes)
+    assert not any("subnormal" in note for note in crossval.compare(model.init_params(0), steps=STEPS).notes)
