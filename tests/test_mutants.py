@@ -73,10 +73,12 @@ def test_a_missing_relu_mask_is_caught_wherever_it_changes_the_gradient(
     truth = model.gradients(params, X, Y)
     A = model.forward(params, X)
     wrong = bb.relu_mask_missing(params, A["A1"], A["A2"], X, Y)
-    differs = [k for k in truth if not np.allclose(wrong[k], truth[k], rtol=1e-4, atol=1e-6)]
+    gap = {k: float(np.abs(wrong[k] - truth[k]).max()) for k in truth}
     report = check_backward(bb.relu_mask_missing, params=params)
     # Balanced labels can hide it (the dead unit's terms cancel); where they do not, it shows.
-    assert report.ok == (not differs), report
-    if differs:
-        assert report.verdict == "mismatch"
-        assert set(report.details["wrong"]) == set(differs) <= {"dW1", "db1"}
+    # (Between 1e-8 and 1e-5 it depends on the tolerance: no claim.)
+    if max(gap.values()) < 1e-8:
+        assert report.ok, report
+    if max(gap.values()) > 1e-5:
+        assert report.verdict == "mismatch", report
+        assert {k for k, g in gap.items() if g > 1e-5} <= set(report.details["wrong"]) <= {"dW1", "db1"}
