@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -375,3 +377,31 @@ def test_sweep_command_rejects_bad_options_in_one_line(capsys, argv, message):
     assert captured.out == ""
     assert captured.err.count("\n") == 1
     assert message in captured.err
+
+
+def test_sweep_command_runs_the_jax_backend_with_the_same_outcomes_as_numpy(capsys):
+    pytest.importorskip("jax")
+    argv = ["sweep", "--seeds", "24", "--first-seed", "7", "--steps", "800", "--json"]
+    # A child process: the jax backend asks JAX for one device per core, which only works
+    # before JAX has run anything, and must not change the devices of this test process.
+    done = subprocess.run(
+        [sys.executable, "-m", "gradcheck_xor", *argv, "--backend", "jax"], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    by_jax = json.loads(done.stdout)
+    assert cli.main(argv) == 0
+    by_numpy = json.loads(capsys.readouterr().out)
+    assert by_jax["backend"] == "jax"
+    assert by_jax["counts"] == by_numpy["counts"]
+    assert by_jax["predictors"] == by_numpy["predictors"]
+
+
+def test_sweep_command_without_jax_names_the_extra_to_install(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "jax", None)  # `import jax` now raises ImportError
+    assert cli.main(["sweep", "--seeds", "2", "--steps", "2", "--backend", "jax"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err == (
+        "gradcheck-xor sweep: error: the jax backend needs JAX, which is not installed: "
+        "pip install 'gradcheck-xor[jax]'\n"
+    )
