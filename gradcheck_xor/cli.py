@@ -585,7 +585,7 @@ def _load_function(target: str) -> Callable[..., object]:
             )
         function = getattr(function, part)
     if not callable(function):
-        raise UsageError(f"{path}: {name!r} is a {type(function).__name__}, not a function.")
+        raise UsageError(f"{path}: {name!r} is not a function (its type is {type(function).__name__}).")
     return function
 
 

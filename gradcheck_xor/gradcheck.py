@@ -573,8 +573,12 @@ class GradcheckReport:
             )
         return rows
 
-    def worst(self, count: int | None = None) -> list[ElementCheck]:
-        """Table rows, failures first and the largest error relative to its tolerance first."""
+    def worst(self, count: int | None = None, *, merge_layouts: bool = False) -> list[ElementCheck]:
+        """Table rows, failures first and the largest error relative to its tolerance first.
+
+        ``merge_layouts``: a row that is the same for every label layout is shown once, its
+        ``labels`` reading "all".
+        """
 
         def badness(row: ElementCheck) -> tuple[bool, float]:
             i, j, e = (
@@ -587,6 +591,16 @@ class GradcheckReport:
             return (row.ok, -(ratio if not math.isnan(ratio) else math.inf))
 
         rows = sorted(self.table, key=badness)
+        if merge_layouts and len(self.layouts) > 1:
+            groups: dict[tuple[Any, ...], list[ElementCheck]] = {}
+            for row in rows:
+                key = (row.point, row.element, repr(row.analytic), repr(row.numeric), row.ok, row.note)
+                groups.setdefault(key, []).append(row)
+            rows = [
+                dataclasses.replace(group[0], labels="all") if len(group) == len(self.layouts) else row
+                for group in groups.values()
+                for row in (group[:1] if len(group) == len(self.layouts) else group)
+            ]
         return rows if count is None else rows[:count]
 
     def to_dict(self) -> dict[str, Any]:
@@ -617,8 +631,9 @@ class GradcheckReport:
         return _explain(self, rows)
 
     def format_table(self, count: int | None = None) -> str:
-        """The per-element table as aligned text, worst first (``count`` rows, default all)."""
-        return format_table(self.worst(count))
+        """The per-element table as aligned text, worst first (``count`` rows, default all);
+        rows alike for every label layout are shown once."""
+        return format_table(self.worst(count, merge_layouts=True))
 
     def __str__(self) -> str:
         return _explain(self)

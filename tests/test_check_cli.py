@@ -1,0 +1,220 @@
+"""``gradcheck-xor check``: verdicts and tables, JSON, and unusable targets."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from gradcheck_xor import model
+from gradcheck_xor.cli import main
+
+RIGHT = """
+import numpy as np
+
+
+def backward(parameters, A1, A2, X, Y):
+    m = X.shape[1]
+    dZ2 = (A2 - Y.reshape(1, m)) / m
+    dZ1 = parameters["W2"].T @ dZ2 * (A1 > 0)
+    return {"dW1": dZ1 @ X.T, "db1": np.sum(dZ1, axis=1, keepdims=True),
+            "dW2": dZ2 @ A1.T, "db2": np.sum(dZ2, axis=1, keepdims=True)}
+
+
+def summed(parameters, A1, A2, X, Y):
+    return {key: X.shape[1] * value for key, value in backward(parameters, A1, A2, X, Y).items()}
+
+
+NOT_A_FUNCTION = 3
+"""
+
+
+@pytest.fixture
+def user_file(tmp_path: Path) -> Path:
+    path = tmp_path / "my_backward.py"
+    path.write_text(RIGHT)
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["check", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_notebooks_backward_is_checked_by_default_and_named_half_mse(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys)
+    assert code == 1
+    assert out.startswith(
+        "gradcheck-xor check: gradcheck_xor.notebook:backword_propagation\nmatches-other-loss: "
+    )
+    assert "½·MSE through the sigmoid" in out
+    assert "ReLU kink at notebook-init: Z1 = 0 for sample 0 (x = (0, 0)), units 0, 1" in out
+    table = out.split("Per-element table, worst first:\n")[1].splitlines()
+    assert table[0].split() == [
+        "point",
+        "Y",
+        "element",
+        "analytic",
+        "numeric",
+        "abs",
+        "err",
+        "rel",
+        "err",
+        "method",
+    ]
+    # Every (point, element) is there: once when both label layouts agree.
+    assert len(table) - 1 == 5 * 9
+    assert err == ""
+
+
+def test_a_right_backward_in_a_file_exits_0(capsys: pytest.CaptureFixture[str], user_file: Path) -> None:
+    code, out, _ = run(capsys, f"{user_file}:backward")
+    assert code == 0
+    assert "\nok: The backward matches the finite-difference gradient" in out
+    assert "relu'(0) = 0 (like torch.nn.functional.relu and jax.nn.relu)" in out
+
+
+def test_a_wrong_backward_in_a_file_exits_1_with_its_verdict(
+    capsys: pytest.CaptureFixture[str], user_file: Path
+) -> None:
+    code, out, _ = run(capsys, f"{user_file}:summed")
+    assert code == 1
+    assert "scaled: Every element is 4 x the right gradient (= m" in out
+
+
+def test_json_is_one_object_on_stdout(capsys: pytest.CaptureFixture[str], user_file: Path) -> None:
+    code, out, err = run(capsys, f"{user_file}:summed", "--json")
+    data = json.loads(out)
+    assert code == 1 and err == ""
+    assert data["target"] == f"{user_file}:summed"
+    assert (data["ok"], data["verdict"], data["details"]["factor"]) == (False, "scaled", 4.0)
+    assert len(data["elements"]) == 90
+    assert set(data["elements"][0]) == {
+        "point", "labels", "element", "analytic", "numeric", "abs_error", "rel_error", "ok", "method", "note",
+    }  # fmt: skip
+
+
+def test_the_loss_option_changes_what_is_differentiated(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--loss", "half-mse")
+    assert code == 0 and "\nok: " in out
+
+
+def test_fast_mode_passes_a_right_backward(capsys: pytest.CaptureFixture[str], user_file: Path) -> None:
+    code, out, _ = run(capsys, f"{user_file}:backward", "--fast", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["fast"] and data["elements"][0]["element"] == "random direction"
+
+
+def test_a_parameter_file_sets_the_point_and_data(
+    capsys: pytest.CaptureFixture[str], user_file: Path, tmp_path: Path
+) -> None:
+    params = model.init_params(4, bias=0.2)
+    path = tmp_path / "point.json"
+    path.write_text(json.dumps({k: v.tolist() for k, v in params.items()}))
+    code, out, _ = run(capsys, f"{user_file}:backward", "--params", str(path), "--json")
+    data = json.loads(out)
+    assert code == 0
+    assert [p["name"] for p in data["points"]] == ["given"]
+    np.testing.assert_array_equal(data["points"][0]["params"]["W1"], params["W1"])
+
+
+def test_a_file_that_imports_its_neighbours_is_loaded_as_a_script_would_be(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    (tmp_path / "helpers.py").write_text(RIGHT)
+    (tmp_path / "main.py").write_text("from helpers import backward\n")
+    code, _, _ = run(capsys, f"{tmp_path / 'main.py'}:backward")
+    assert code == 0
+    assert str(tmp_path) not in sys.path  # put back as it was
+
+
+UNUSABLE = {
+    "no colon": ("{dir}/my_backward.py", "{dir}/my_backward.py: expected path/to/file.py:function."),
+    "missing file": ("{dir}/nowhere.py:backward", "{dir}/nowhere.py: no such file."),
+    "not a python file": ("{dir}/notes.txt:backward", "{dir}/notes.txt: expected a Python file (.py)."),
+    "no such function": (
+        "{dir}/my_backward.py:backwards",
+        "{dir}/my_backward.py: no function 'backwards' (it defines: backward, summed).",
+    ),
+    "not callable": (
+        "{dir}/my_backward.py:NOT_A_FUNCTION",
+        "{dir}/my_backward.py: 'NOT_A_FUNCTION' is not a function (its type is int).",
+    ),
+    "syntax error": (
+        "{dir}/broken.py:backward",
+        "{dir}/broken.py: running it raised SyntaxError: invalid syntax (broken.py, line 1)",
+    ),
+    "raises on import": (
+        "{dir}/raising.py:backward",
+        "{dir}/raising.py: running it raised ModuleNotFoundError: No module named 'no_such_module'",
+    ),
+    "exits on import": ("{dir}/exiting.py:backward", "{dir}/exiting.py: running it raised SystemExit: 3"),
+}
+
+
+@pytest.mark.parametrize(("target", "message"), UNUSABLE.values(), ids=list(UNUSABLE))
+def test_an_unusable_target_is_one_line_on_stderr_and_exit_2(
+    capsys: pytest.CaptureFixture[str], user_file: Path, target: str, message: str
+) -> None:
+    folder = user_file.parent
+    (folder / "notes.txt").write_text("not python")
+    (folder / "broken.py").write_text("def backward(:\n")
+    (folder / "raising.py").write_text("import no_such_module\n")
+    (folder / "exiting.py").write_text("import sys\nsys.exit(3)\n")
+    code, out, err = run(capsys, target.format(dir=folder))
+    assert code == 2
+    assert out == ""
+    assert err == f"gradcheck-xor check: error: {message.format(dir=folder)}\n"
+
+
+def test_an_unusable_target_with_json_still_prints_one_object(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, out, err = run(capsys, f"{tmp_path}/nowhere.py:f", "--json")
+    assert code == 2
+    assert json.loads(out) == {
+        "target": f"{tmp_path}/nowhere.py:f",
+        "ok": False,
+        "error": f"{tmp_path}/nowhere.py: no such file.",
+    }
+    assert err.count("\n") == 1
+
+
+def test_an_unusable_parameter_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"W1": [[1, 2]], "b1": [0, 0], "W2": [[1, 1]], "b2": 0}))
+    code, _, err = run(capsys, "--params", str(path))
+    assert code == 2
+    assert err.startswith(f"gradcheck-xor check: error: {path}: key 'W1'") and err.count("\n") == 1
+
+
+def test_the_installed_command_reports_without_a_traceback(tmp_path: Path) -> None:
+    (tmp_path / "raising.py").write_text(
+        textwrap.dedent(
+            """
+            def backward(parameters, A1, A2, X, Y):
+                return {"dW1": parameters["w1"]}
+            """
+        )
+    )
+    outputs = {}
+    for target, expected in [(f"{tmp_path / 'raising.py'}:backward", 1), ("/no/such.py:f", 2)]:
+        done = subprocess.run(
+            [sys.executable, "-m", "gradcheck_xor", "check", target],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert done.returncode == expected
+        assert "Traceback" not in done.stdout + done.stderr
+        outputs[expected] = done
+    assert "\nraised: backward raised KeyError: 'w1' (at point notebook-init" in outputs[1].stdout
+    assert outputs[2].stderr == "gradcheck-xor check: error: /no/such.py: no such file.\n"
