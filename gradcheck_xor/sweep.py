@@ -354,24 +354,26 @@ def _jax_one_step(learning_rate: float, rule: str) -> Callable[..., Any]:
 def _train_jax(
     P: np.ndarray, steps: int, learning_rate: float, rule: str, chunk: int, on_progress: Progress
 ) -> np.ndarray:
-    """Train on every CPU device JAX has, ``chunk`` seeds per inner loop.
+    """Train on every CPU device JAX has, about ``chunk`` seeds per inner loop.
 
-    Seeds are padded to whole chunks (with zero parameters, whose gradients are finite)
-    and dealt out to the devices; each device runs its chunks one after another. The steps
-    run in segments so the progress callback hears from the run about 50 times.
+    The seeds are dealt out to the devices in equal chunks (a multiple of 8 seeds, padded
+    with zero parameters, whose gradients are finite); each device runs its chunks one after
+    another. The steps run in segments so the progress callback hears from the run about
+    50 times.
     """
     import jax
 
     with jax.enable_x64(True):
         devices = jax.devices("cpu")
-        S = P.shape[1]
-        per_device = -(-S // (chunk * len(devices)))  # chunks per device, rounded up
-        padded = np.zeros((len(devices), per_device, 9, chunk))
-        # (9, S) -> (devices, chunks, 9, chunk): seed s goes to chunk s // chunk.
-        flat = padded.transpose(0, 1, 3, 2).reshape(-1, 9)
-        flat[:S] = P.T
-        padded = flat.reshape(len(devices), per_device, chunk, 9).transpose(0, 1, 3, 2)
-        shards = [jax.device_put(np.ascontiguousarray(padded[k]), dev) for k, dev in enumerate(devices)]
+        S, n_dev = P.shape[1], len(devices)
+        per_device = -(-S // (chunk * n_dev))  # chunks per device
+        chunk = 8 * -(-S // (8 * n_dev * per_device))  # as even as whole vectors allow
+        per_device = -(-S // (chunk * n_dev))  # one fewer when rounding up to 8 made room
+        padded = np.zeros((9, n_dev * per_device * chunk))
+        padded[:, :S] = P
+        # (9, seeds) -> (device, chunk, 9, seed in chunk)
+        layout = padded.reshape(9, n_dev, per_device, chunk).transpose(1, 2, 0, 3)
+        shards = [jax.device_put(np.ascontiguousarray(layout[k]), dev) for k, dev in enumerate(devices)]
         train = _jax_trainer(float(learning_rate), rule)
         pairs_total = steps // 2
         segment = max(1, -(-pairs_total // 50))
@@ -387,8 +389,8 @@ def _train_jax(
             shards = [one(shard) for shard in shards]
             jax.block_until_ready(shards)
             on_progress(S)
-        result = np.stack([np.asarray(shard) for shard in shards])  # (devices, chunks, 9, C)
-    return np.ascontiguousarray(result.transpose(0, 1, 3, 2).reshape(-1, 9)[:S].T)
+        result = np.stack([np.asarray(shard) for shard in shards])  # (device, chunk, 9, seed)
+    return np.ascontiguousarray(result.transpose(2, 0, 1, 3).reshape(9, -1)[:, :S])
 
 
 def use_all_cpu_cores() -> int:
