@@ -427,7 +427,7 @@ def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Train the notebook's initialiser from many seeds at once (vectorised over seeds), "
             "classify each run as solved (every |A2 - y| < 0.4), stuck (loss within 1e-3 of "
-            "ln 2) or other, and report the rates with 95%% Wilson intervals and how well each "
+            "ln 2) or other, and report the rates with 95% Wilson intervals and how well each "
             "diagnostic code at initialisation predicts failure. Exit status: 0 the sweep ran, "
             "2 unusable options."
         ),
