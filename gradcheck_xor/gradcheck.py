@@ -252,14 +252,17 @@ def numeric_gradient(
 
 
 _XOR_X, _XOR_Y = model.xor_data()
-_XOR_X.flags.writeable = False
+_XOR_X.flags.writeable = _XOR_Y.flags.writeable = False
 
 
 def _data(X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
     """``X`` (2, m) and ``Y`` (1, m) as float64 arrays of the check's own, XOR by default."""
-    X = _XOR_X if X is None else model.as_inputs(np.array(X, dtype=np.float64))
-    Y = (_XOR_Y if X is _XOR_X else model.as_labels(_XOR_Y, X.shape[1])) if Y is None else Y
-    return X, model.as_labels(Y, X.shape[1])
+    if X is None and Y is None:
+        return _XOR_X, _XOR_Y
+    if X is None or Y is None:
+        raise ValueError(f"{'Y' if Y is None else 'X'} is missing: give X and Y together, or neither (XOR).")
+    X = model.as_inputs(np.array(X, dtype=np.float64))
+    return X, model.as_labels(np.array(Y, dtype=np.float64), X.shape[1])
 
 
 # --- the points a default check visits -------------------------------------------------------
@@ -535,6 +538,7 @@ class GradcheckReport:
     atol: np.ndarray
     passed: np.ndarray
     method: np.ndarray
+    computed: np.ndarray  # (points, layouts): the backward returned values of the right shapes
     kinks: tuple[dict[str, Any], ...]
     convention: str | None
     loss: str
@@ -553,10 +557,12 @@ class GradcheckReport:
             a, n = float(self.analytic[i, j, e]), float(self.numeric[i, j, e])
             err = abs(a - n)
             scale = max(abs(a), abs(n))
-            rel = err / scale if scale > 0 else 0.0
+            rel = err / scale if scale > 0 else (0.0 if err == 0 else math.nan)
             note = notes.get((point, element), "")
-            if math.isnan(a):
-                note = "no value (the backward raised or returned a wrong shape)"
+            if not self.computed[i, j]:
+                note = "no value: the backward raised or returned a wrong shape"
+            elif not math.isfinite(a):
+                note = "the backward returned a non-finite value"
             rows.append(
                 ElementCheck(
                     point,
@@ -580,7 +586,7 @@ class GradcheckReport:
         ``labels`` reading "all".
         """
 
-        def badness(row: ElementCheck) -> tuple[bool, float]:
+        def badness(row: ElementCheck) -> tuple[bool, bool, float]:
             i, j, e = (
                 self.points.index(row.point),
                 self.layouts.index(row.labels),
@@ -588,7 +594,8 @@ class GradcheckReport:
             )
             bound = self.atol[i, j, e] + self.rtol[i, j, e] * abs(row.numeric)
             ratio = row.abs_error / bound if bound > 0 else math.inf
-            return (row.ok, -(ratio if not math.isnan(ratio) else math.inf))
+            # Failures first; among them values the backward did return before those it did not.
+            return (row.ok, not self.computed[i, j], -(ratio if not math.isnan(ratio) else math.inf))
 
         rows = sorted(self.table, key=badness)
         if merge_layouts and len(self.layouts) > 1:
@@ -1016,6 +1023,7 @@ def check_backward(
         atol=got.atol,
         passed=got.passed,
         method=got.method,
+        computed=got.status == "ok",
         kinks=tuple(_kink_records(got, names, X)) if got.failure is None else (),
         convention=convention,
         loss=loss_obj.label
@@ -1302,7 +1310,11 @@ def _classify_layout(ev: _Evidence, j: int) -> tuple[str, dict[str, Any]]:
     a, e, J = ev.analytic[:, j], ev.expected[:, j], ev.judged
     rtol, atol = ev.rtol[:, j], ev.atol[:, j]
     if not np.isfinite(a).all():
-        return "mismatch", _localise(ev, j)
+        because = (
+            "the backward returns NaN or inf: look for a 0/0, inf - inf, log(0), or a division by "
+            "A2 * (1 - A2), which is 0 where the sigmoid saturates"
+        )
+        return "mismatch", {**_localise(ev, j), "cause": "not-finite", "because": because}
     k = _fit(a[J], e[J])
     if k is not None and abs(k - 1) > _FACTOR_TOL and _close(a[J], k * e[J], rtol[J], atol[J]):
         if _close(a, np.zeros_like(a), rtol, atol):
@@ -1373,6 +1385,8 @@ def _localise(ev: _Evidence, j: int) -> dict[str, Any]:
     else:
         right = ", ".join(g for g in GRAD_KEYS if g not in wrong) or "nothing"
         hint = f"{', '.join(wrong)} wrong; {right} right"
+        if len(wrong) == 1:
+            hint = f"only {wrong[0]} is wrong: check the line that computes it"
     failing = [ev.names[i] for i in range(n) if not ok[i].all()]
     return {"keys": keys, "wrong": wrong, "points": failing, "hint": hint}
 
@@ -1463,8 +1477,7 @@ def _headline(report: GradcheckReport) -> str:
         states = "; ".join(f"with Y of shape {layout}: {s['verdict']}" for layout, s in d["layouts"].items())
         return f"The result depends on the label layout ({states}).\nLikely cause: {d['likely_cause']}."
     keys = ", ".join(f"{g} {state}" for g, state in d["keys"].items())
-    hint = d["hint"][0].upper() + d["hint"][1:]
-    text = f"The backward disagrees with the finite-difference gradient: {keys}.\n{hint}."
+    text = f"The backward disagrees with the finite-difference gradient: {keys}.\nWhere: {d['hint']}."
     if "because" in d:
         text += f"\nLikely cause: {d['because']}."
     if d["points"] and len(d["points"]) < len(report.points):
@@ -1533,6 +1546,6 @@ def _explain(report: GradcheckReport, rows: int = 8) -> str:
     text = "\n".join(
         textwrap.fill(line, 100, subsequent_indent="  ") for part in lines for line in part.split("\n")
     )
-    if rows > 0:
+    if rows > 0 and report.computed.any():
         text += "\n" + ("Worst elements:" if failed else "Largest errors:") + "\n" + report.format_table(rows)
     return text

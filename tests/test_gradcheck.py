@@ -367,13 +367,14 @@ BAD_ARGUMENTS = {
         TypeError,
         "params: expected a dict or a non-empty list of dicts, got int.",
     ),
+    "X without Y": ({"X": X}, ValueError, "Y is missing: give X and Y together, or neither (XOR)."),
     "X transposed": (
-        {"X": X.T},
+        {"X": X.T, "Y": Y},
         ValueError,
         "Shape mismatch for X: got (4, 2), expected (2, m) with m >= 1.",
     ),
     "Y too short": (
-        {"Y": np.zeros(3)},
+        {"X": X, "Y": np.zeros(3)},
         ValueError,
         "Shape mismatch for Y: got (3,), expected (4,) or (1, 4).",
     ),
