@@ -155,16 +155,22 @@ def dead_unit(out: Path, steps: int) -> None:
     print(f"wrote {out / 'dead_unit.png'}")
 
 
+# (file name, update rule, initial biases, the command that prints the same report)
+SWEEPS = (
+    ("sweep_notebook", "notebook", 0.0, "gradcheck-xor sweep --rule notebook"),
+    ("sweep_bce", "bce", 0.0, "gradcheck-xor sweep --rule bce"),
+    ("sweep_bce_bias", "bce", 0.1, "gradcheck-xor sweep --rule bce --init-bias 0.1"),
+)
+
+
 def sweeps(out: Path, seeds: int, steps: int) -> None:
-    """gradcheck-xor sweep under each update rule: its outcome plot and its text report."""
-    for rule in sweep.RULES:
-        result = sweep.run_sweep(seeds, steps=steps, rule=rule)
-        plots.sweep_figure(result, out / f"sweep_{rule}.png")
+    """gradcheck-xor sweep's outcome plot and text report for each of SWEEPS."""
+    for name, rule, bias, command in SWEEPS:
+        result = sweep.run_sweep(seeds, steps=steps, rule=rule, init_bias=bias)
+        plots.sweep_figure(result, out / f"{name}.png")
         report = sweep.format_report(sweep.summarize(result))
-        (out / f"sweep_{rule}.txt").write_text(
-            f"$ gradcheck-xor sweep --rule {rule}\n{report}\n", encoding="utf-8"
-        )
-        print(f"wrote {out / f'sweep_{rule}.png'} and {out / f'sweep_{rule}.txt'}")
+        (out / f"{name}.txt").write_text(f"$ {command}\n{report}\n", encoding="utf-8")
+        print(f"wrote {out / f'{name}.png'} and {out / f'{name}.txt'}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,23 +179,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help=f"runs of {QUICK_STEPS:,} steps instead of {FULL_STEPS:,}"
     )
+    parser.add_argument(
+        "--only", choices=("runs", "sweeps"), help="make only the single-run figures, or only the sweeps"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     steps = QUICK_STEPS if args.quick else FULL_STEPS
 
-    X, Y = model.xor_data()
-    initial = model.init_params(SEED)
-    marks, snapshots, nb_losses = _notebook_run(steps)
-    fixed_final, fixed_losses = model.train(initial, X, Y, steps=steps, learning_rate=0.01)
-
-    loss_curves(args.out, steps, nb_losses, fixed_losses)
-    decision_boundaries(args.out, initial, snapshots[-1], fixed_final)
-    output_weights(args.out, marks, snapshots)
-    dead_unit(args.out, steps)
-    if args.quick:
-        sweeps(args.out, QUICK_SEEDS, QUICK_SWEEP_STEPS)
-    else:
-        sweeps(args.out, FULL_SEEDS, FULL_STEPS)
+    if args.only != "sweeps":
+        X, Y = model.xor_data()
+        initial = model.init_params(SEED)
+        marks, snapshots, nb_losses = _notebook_run(steps)
+        fixed_final, fixed_losses = model.train(initial, X, Y, steps=steps, learning_rate=0.01)
+        loss_curves(args.out, steps, nb_losses, fixed_losses)
+        decision_boundaries(args.out, initial, snapshots[-1], fixed_final)
+        output_weights(args.out, marks, snapshots)
+        dead_unit(args.out, steps)
+    if args.only != "runs":
+        if args.quick:
+            sweeps(args.out, QUICK_SEEDS, QUICK_SWEEP_STEPS)
+        else:
+            sweeps(args.out, FULL_SEEDS, FULL_STEPS)
     return 0
 
 

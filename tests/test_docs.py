@@ -359,6 +359,28 @@ def test_the_cli_reference_names_every_command_and_option() -> None:
         )
 
 
+# Numbers the pages quote from the full-length sweeps, and the reports they come from.
+QUOTED = {
+    "sweep_notebook.txt": ("21.9%", "20.2%", "78.1%", " 432 ", "[99.1, 100.0]"),
+    "sweep_bce.txt": ("22.8%", "20.7%", "77.2%", " 432 ", "[99.1, 100.0]"),
+}
+
+
+def test_the_numbers_the_pages_quote_are_in_the_sweep_reports_they_include() -> None:
+    pages_text = (DOCS / "tutorial.md").read_text(encoding="utf-8") + (DOCS / "diagnostics.md").read_text(
+        encoding="utf-8"
+    )
+    for report, numbers in QUOTED.items():
+        text = (DOCS / "figures" / report).read_text(encoding="utf-8")
+        assert f'--8<-- "figures/{report}"' in pages_text
+        for number in numbers:
+            assert number in text, (
+                f"{report} no longer says {number!r}: rerun docs/make_figures.py, fix the pages"
+            )
+            shown = number.strip(" []").replace(".0]", "").split(",")[0]
+            assert shown in pages_text, f"the pages no longer quote {number!r}"
+
+
 # --- figures and the site ---------------------------------------------------------------------
 
 
@@ -381,7 +403,7 @@ def built_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
         capture_output=True,
         text=True,
         timeout=600,
-        cwd=ROOT,
+        cwd=work,  # where the snippets' base path, docs/, is
         env=_shell_env(),
     )
     assert build.returncode == 0, build.stderr
@@ -411,6 +433,21 @@ def test_the_site_builds_strictly_with_the_api_reference_and_the_korean_pages(bu
 # --- refreshing the pages' expected outputs ----------------------------------------------------
 
 
+# What changes from run to run in a real output, and the wildcard the page shows instead.
+_VOLATILE = (
+    (re.compile(r" at 0x[0-9a-f]+>"), " at 0x...>"),  # object addresses
+    (re.compile(r" in \d+(?:\.\d+)?s\b"), " in ..."),  # pytest's timing
+    (re.compile(r"backend (\w+): [\d.]+ ns per seed-step"), r"backend \1: ... ns per seed-step"),
+    (re.compile(r"NumPy [^,]+, PyTorch [^,]+, JAX [^;]+;"), "NumPy ..., PyTorch ..., JAX ...;"),
+)
+
+
+def _wildcards(text: str) -> str:
+    for pattern, shown in _VOLATILE:
+        text = pattern.sub(shown, text)
+    return text
+
+
 def _update(paths: list[Path]) -> int:
     import tempfile
 
@@ -432,11 +469,12 @@ def _update(paths: list[Path]) -> int:
                 new = []
                 for s in mine:
                     keep = _same(s.want or "", s.got)
-                    new += [f"$ {s.command}", *(s.want if keep else s.got).rstrip("\n").splitlines()]
+                    shown = s.want if keep else _wildcards(s.got)
+                    new += [f"$ {s.command}", *shown.rstrip("\n").splitlines()]
                 edits[(block.start, block.end)] = new
             elif block.lang == "python" and mine[0].want is not None and not _same(mine[0].want, mine[0].got):
                 out = blocks[k + 1]
-                edits[(out.start, out.end)] = mine[0].got.rstrip("\n").splitlines()
+                edits[(out.start, out.end)] = _wildcards(mine[0].got).rstrip("\n").splitlines()
         for (start, end), new in sorted(edits.items(), reverse=True):
             indent = re.match(r" *", lines[start - 1]).group(0)
             replacement = [indent + x if x else x for x in new]
