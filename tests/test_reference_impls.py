@@ -95,7 +95,9 @@ def test_float32_agrees_with_float64_numpy_to_float32_tolerance(impl, regime, da
     assume(np.all((Z1 == 0) | (np.abs(Z1) > 1e-4)))
     forward = impl.forward(params, X, dtype="float32")
     assert all(value.dtype == np.float32 for value in forward.values())
-    assert_stages_agree(impl, params, X, Y, "float32", 1e-5)
+    # float32 resolves about 1e-7 near 1, where a saturated sigmoid minus its label cancels;
+    # |W2| up to ~60 then scales that rounding into the gradients: allow 1e-4.
+    assert_stages_agree(impl, params, X, Y, "float32", 1e-4)
 
 
 @settings(max_examples=10)
