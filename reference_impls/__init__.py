@@ -17,7 +17,7 @@ from types import ModuleType
 
 from reference_impls._common import RELUS, RULES, MissingFrameworkError
 
-__all__ = ["FRAMEWORKS", "RELUS", "RULES", "MissingFrameworkError", "jax_xor", "load", "torch_xor"]
+__all__ = ["FRAMEWORKS", "RELUS", "RULES", "MissingFrameworkError", "load"]
 
 # framework name -> submodule
 FRAMEWORKS: dict[str, str] = {"torch": "torch_xor", "jax": "jax_xor"}
