@@ -23,9 +23,9 @@ from gradcheck_xor import model, notebook, plots, sweep
 SEED = 0  # the draw the tutorial follows (gradcheck-xor notebook --seed 0)
 DEAD_UNIT_SEED = 1  # the first seed whose draw has a dead hidden unit
 FULL_STEPS = 200_000  # the notebook's training loop
-QUICK_STEPS = 5_000
-FULL_SEEDS, QUICK_SEEDS = 1_000, 100  # seeds per sweep: gradcheck-xor sweep's default
-QUICK_SWEEP_STEPS = 2_000
+QUICK_STEPS = 2_000
+FULL_SEEDS, QUICK_SEEDS = 1_000, 50  # seeds per sweep: gradcheck-xor sweep's default
+QUICK_SWEEP_STEPS = 500
 LN2 = float(np.log(2.0))
 NOTEBOOK_COLOUR, CORRECTED_COLOUR = "#c0392b", "#2471a3"
 

@@ -363,6 +363,7 @@ def test_the_cli_reference_names_every_command_and_option() -> None:
 QUOTED = {
     "sweep_notebook.txt": ("21.9%", "20.2%", "78.1%", " 432 ", "[99.1, 100.0]"),
     "sweep_bce.txt": ("22.8%", "20.7%", "77.2%", " 432 ", "[99.1, 100.0]"),
+    "sweep_bce_bias.txt": ("43.6%", "66.7%", "55.5%", " 84 "),
 }
 
 
