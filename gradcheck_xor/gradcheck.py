@@ -99,14 +99,32 @@ METHODS = (
 
 @dataclasses.dataclass(frozen=True)
 class Loss:
-    """A loss of the output logit, its formula and its exact ``dZ2`` (as learners write it)."""
+    """A loss of the output logit, its formula and its exact ``dZ2`` (as learners write it).
+
+    ``terms(Z2, Y)`` gives the per-sample terms (..., m), which the loss averages over the
+    samples (``mean``) or sums; ``grad(Z2, Y)`` is the loss's exact dL/dZ2.
+    """
 
     name: str
     label: str
     formula: str
     dz2: str  # its dZ2, as a learner writes it
-    value: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    terms: Callable[[np.ndarray, np.ndarray], np.ndarray]
+    mean: bool
     grad: Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+    def weights(self, m: int) -> np.ndarray:
+        """The weight of each sample's term: 1/m for a mean, 1 for a sum."""
+        return np.full(m, 1.0 / m if self.mean else 1.0)
+
+    def value(self, Z2: np.ndarray, Y: np.ndarray) -> np.ndarray:
+        """The loss for each row of logits Z2 (..., m); a product, not a sum, for speed."""
+        return self.terms(Z2, Y) @ self.weights(Z2.shape[-1])
+
+
+def _bce_terms(z: np.ndarray, y: np.ndarray) -> np.ndarray:
+    # -[y log s(z) + (1 - y) log(1 - s(z))] = softplus(z) - y z, finite for any finite logit.
+    return np.logaddexp(0.0, z) - y * z
 
 
 def _sq_grad(z: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -122,7 +140,8 @@ LOSSES: dict[str, Loss] = {
             "the mean binary cross-entropy",
             "-mean(Y * log(A2) + (1 - Y) * log(1 - A2))",
             "(A2 - Y) / m",
-            lambda z, y: (np.logaddexp(0.0, z) - y * z).sum(axis=-1) / z.shape[-1],
+            _bce_terms,
+            True,
             lambda z, y: (model.sigmoid(z) - y) / z.shape[-1],
         ),
         Loss(
@@ -130,7 +149,8 @@ LOSSES: dict[str, Loss] = {
             "the binary cross-entropy summed over the samples",
             "-sum(Y * log(A2) + (1 - Y) * log(1 - A2))",
             "A2 - Y",
-            lambda z, y: (np.logaddexp(0.0, z) - y * z).sum(axis=-1),
+            _bce_terms,
+            False,
             lambda z, y: model.sigmoid(z) - y,
         ),
         Loss(
@@ -138,7 +158,8 @@ LOSSES: dict[str, Loss] = {
             "½·MSE through the sigmoid",
             "mean((A2 - Y) ** 2) / 2",
             "(A2 - Y) * A2 * (1 - A2) / m",
-            lambda z, y: 0.5 * np.mean((model.sigmoid(z) - y) ** 2, axis=-1),
+            lambda z, y: 0.5 * (model.sigmoid(z) - y) ** 2,
+            True,
             lambda z, y: _sq_grad(z, y) / z.shape[-1],
         ),
         Loss(
@@ -146,7 +167,8 @@ LOSSES: dict[str, Loss] = {
             "MSE through the sigmoid",
             "mean((A2 - Y) ** 2)",
             "2 * (A2 - Y) * A2 * (1 - A2) / m",
-            lambda z, y: np.mean((model.sigmoid(z) - y) ** 2, axis=-1),
+            lambda z, y: (model.sigmoid(z) - y) ** 2,
+            True,
             lambda z, y: 2.0 * _sq_grad(z, y) / z.shape[-1],
         ),
         Loss(
@@ -154,7 +176,8 @@ LOSSES: dict[str, Loss] = {
             "½·squared error summed over the samples, through the sigmoid",
             "sum((A2 - Y) ** 2) / 2",
             "(A2 - Y) * A2 * (1 - A2)",
-            lambda z, y: 0.5 * np.sum((model.sigmoid(z) - y) ** 2, axis=-1),
+            lambda z, y: 0.5 * (model.sigmoid(z) - y) ** 2,
+            False,
             _sq_grad,
         ),
         Loss(
@@ -162,7 +185,8 @@ LOSSES: dict[str, Loss] = {
             "squared error summed over the samples, through the sigmoid",
             "sum((A2 - Y) ** 2)",
             "2 * (A2 - Y) * A2 * (1 - A2)",
-            lambda z, y: np.sum((model.sigmoid(z) - y) ** 2, axis=-1),
+            lambda z, y: (model.sigmoid(z) - y) ** 2,
+            False,
             lambda z, y: 2.0 * _sq_grad(z, y),
         ),
         Loss(
@@ -170,7 +194,8 @@ LOSSES: dict[str, Loss] = {
             "½·MSE of the logit Z2 (as if the output had no sigmoid)",
             "mean((Z2 - Y) ** 2) / 2",
             "(Z2 - Y) / m",
-            lambda z, y: 0.5 * np.mean((z - y) ** 2, axis=-1),
+            lambda z, y: 0.5 * (z - y) ** 2,
+            True,
             lambda z, y: (z - y) / z.shape[-1],
         ),
     )
@@ -215,17 +240,30 @@ def _unflatten(theta: np.ndarray) -> Params:
 def _network(theta: np.ndarray, X: np.ndarray, act: Callable[[np.ndarray], np.ndarray]) -> tuple:
     """Z1 (..., 2, m), A1 and Z2 (..., m) for a stack of flat parameter vectors (..., 9).
 
-    Written out on the flat layout (W1 = theta[0:4], b1 = theta[4:6], ...) rather than
-    through :func:`_unflatten`: this runs once per check and is most of its cost.
+    This runs once per check and is most of its cost, so it works on the flat layout:
+    Z1 = W1 @ X + b1 is linear in the parameters, one product with :func:`_design` for
+    the whole stack; the output layer is a broadcasting matmul.
     """
-    lead = theta.shape[:-1]
-    # One 2-D product for every W1 of the stack: its rows, stacked, times X.
-    Z1 = (theta[..., 0:4].reshape(-1, 2) @ X).reshape(*lead, 2, X.shape[1])
-    Z1 += theta[..., 4:6, None]
+    Z1 = (theta @ _design(X)).reshape(*theta.shape[:-1], 2, X.shape[1])
     A1 = act(Z1)
     Z2 = (theta[..., None, 6:8] @ A1)[..., 0, :]
     Z2 += theta[..., 8:9]
     return Z1, A1, Z2
+
+
+_DESIGN: list[Any] = [None, None]  # the last X's bytes and its design matrix: X rarely changes
+
+
+def _design(X: np.ndarray) -> np.ndarray:
+    """(9, 2m): a flat parameter vector times this is Z1 = W1 @ X + b1, flattened."""
+    key = (X.shape, X.tobytes())
+    if _DESIGN[0] != key:
+        m = X.shape[1]
+        D = np.zeros((N_PARAMS, 2, m))
+        D[0, 0], D[1, 0], D[2, 1], D[3, 1] = X[0], X[1], X[0], X[1]  # W1[u, j] multiplies X[j]
+        D[4, 0] = D[5, 1] = 1.0  # b1[u]
+        _DESIGN[:] = [key, D.reshape(N_PARAMS, 2 * m)]
+    return _DESIGN[1]
 
 
 def numeric_gradient(
@@ -368,12 +406,12 @@ def _read_gradients(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | 
     """
     if not isinstance(result, (dict, Mapping)):
         return {"key": None, "got": type(result).__name__, "expected": "a dict with keys dW1, db1, dW2, db2"}
-    try:
-        arrays = [np.asarray(result[key]) for key in GRAD_KEYS]
-    except Exception:
-        arrays = []
-    if [a.shape for a in arrays] == _EXACT_SHAPES and all(a.dtype is _F64 for a in arrays):
-        return np.concatenate(arrays, axis=None), _RTOL64, _ATOL64
+    arrays = [result.get(key) for key in GRAD_KEYS] if isinstance(result, dict) else []
+    if (
+        all(type(a) is np.ndarray and a.dtype is _F64 for a in arrays)
+        and [a.shape for a in arrays] == _EXACT_SHAPES
+    ):
+        return np.concatenate(arrays, axis=None), _RTOL64, _ATOL64  # the usual case, quickly
     values, rtol, atol = [], [], []
     for key in GRAD_KEYS:
         expected = SHAPES[key]
@@ -441,13 +479,22 @@ class _Kinks:
     offset: np.ndarray | None  # (n, k, 2, m) how far along the direction Z1[u, s] reaches 0
 
 
-_LAST_X: list[Any] = [None, 0.0]  # the last X seen and its largest |x|: X rarely changes
+_LAST_X: list[Any] = [None, 0.0]  # the last X's bytes and its largest |x|: X rarely changes
 _ALL_CENTRAL: dict[tuple[int, int], np.ndarray] = {}  # read-only method arrays, by shape
 
 
+def _no_kinks(n: int, k: int) -> _Kinks:
+    """Central differences for all: the method array is shared, read-only."""
+    if (n, k) not in _ALL_CENTRAL:
+        _ALL_CENTRAL[n, k] = np.zeros((n, k), dtype=int)
+        _ALL_CENTRAL[n, k].flags.writeable = False
+    return _Kinks(_ALL_CENTRAL[n, k], None, None, None, None)
+
+
 def _max_abs(X: np.ndarray) -> float:
-    if _LAST_X[0] is not X:
-        _LAST_X[:] = [X, float(np.abs(X).max())]
+    key = (X.shape, X.tobytes())
+    if _LAST_X[0] != key:
+        _LAST_X[:] = [key, float(np.abs(X).max())]
     return _LAST_X[1]
 
 
@@ -468,10 +515,7 @@ def _kinks(
     # A unit direction moves Z1[u, s] at most |x_s|_1 + 1 <= 2 max|X| + 1 per unit of step:
     # the usual case, no Z1 within reach of the perturbations, needs nothing more.
     if not has_kink or np.abs(Z1).min() > 2 * step * (2 * _max_abs(X) + 1):
-        if (n, k) not in _ALL_CENTRAL:
-            _ALL_CENTRAL[n, k] = np.zeros((n, k), dtype=int)
-            _ALL_CENTRAL[n, k].flags.writeable = False
-        return _Kinks(_ALL_CENTRAL[n, k], None, None, None, None)
+        return _no_kinks(n, k)
     # Round-off of computing Z1: anything this close to 0 sits on the kink.
     p = _unflatten(theta)
     z_tol = 8 * np.finfo(np.float64).eps * (np.abs(p["W1"]) @ np.abs(X) + np.abs(p["b1"]))
@@ -725,6 +769,19 @@ def _fast_directions(theta: np.ndarray, kinks: _Kinks, seed: int) -> tuple[np.nd
 
 
 _OFFSETS: dict[float, np.ndarray] = {}
+_CENTRAL_WEIGHTS: dict[tuple[float, int, bool], np.ndarray] = {}
+
+
+def _central_weights(step: float, m: int, mean: bool) -> np.ndarray:
+    """(rows * m, 9): per-sample loss terms of the rows of :func:`_offsets`, times this, give
+    the central differences ``(L(+h) - L(-h)) / 2h`` of each element, in one product."""
+    key = (step, m, mean)
+    if key not in _CENTRAL_WEIGHTS:
+        rows = np.zeros((1 + 4 * N_PARAMS, N_PARAMS))
+        rows[1 + N_PARAMS : 1 + 2 * N_PARAMS] = -np.eye(N_PARAMS) / (2 * step)  # the -h rows
+        rows[1 + 2 * N_PARAMS : 1 + 3 * N_PARAMS] = np.eye(N_PARAMS) / (2 * step)  # the +h rows
+        _CENTRAL_WEIGHTS[key] = np.kron(rows, np.full((m, 1), 1.0 / m if mean else 1.0))
+    return _CENTRAL_WEIGHTS[key]
 
 
 def _offsets(step: float) -> np.ndarray:
@@ -814,7 +871,7 @@ def _measure(
             batch = theta[:, None, :] + _offsets(step)
         k = len(elements)
 
-        Z1 = A1 = Z2 = None
+        Z1 = A1 = Z2 = losses = None
         failure = None
         if user_forward is None:
             Z1, A1, Z2 = _network(batch, X, model.ACTIVATIONS[activation or "relu"][0])
@@ -822,7 +879,12 @@ def _measure(
             A1c, A2c = A1[:, 0], 1.0 / (1.0 + np.exp(-Z2[:, 0, None, :]))  # exp overflow gives 0, rightly
             if user_loss is None:
                 assert loss is not None
-                losses = loss.value(Z2, Y[0])
+                terms = loss.terms(Z2, Y[0])
+                if V is None and kinks.up is None:
+                    # The usual case: every central difference in one product with the terms.
+                    central = terms.reshape(n, -1) @ _central_weights(step, X.shape[1], loss.mean)
+                else:
+                    losses = terms @ loss.weights(X.shape[1])
             else:
                 losses, failure = _user_losses(user_loss, 1.0 / (1.0 + np.exp(-Z2)), Y)
         else:
@@ -843,9 +905,10 @@ def _measure(
             )  # fmt: skip
 
         half = 0.5 / step
-        # Rows of each point: centre, then k at -2h, k at -h, k at +h, k at +2h.
-        central = (losses[:, 1 + 2 * k : 1 + 3 * k] - losses[:, 1 + k : 1 + 2 * k]) * half
         left = right = None
+        if losses is not None:
+            # Rows of each point: centre, then k at -2h, k at -h, k at +h, k at +2h.
+            central = (losses[:, 1 + 2 * k : 1 + 3 * k] - losses[:, 1 + k : 1 + 2 * k]) * half
         if kinks.up is not None:
             L0 = losses[:, :1]
             Lm2, Lm1, Lp1, Lp2 = (losses[:, 1 + i * k : 1 + (i + 1) * k] for i in range(4))
@@ -870,7 +933,7 @@ def _measure(
                 rtol.append(read[1])
                 atol.append(read[2])
         shape = (n, len(layouts), N_PARAMS)
-        a = np.array(analytic).reshape(shape)
+        a = (analytic[0] if len(analytic) == 1 else np.array(analytic)).reshape(shape)
         # float64 results share one tolerance vector, which broadcasts.
         r = _RTOL64 if all(x is _RTOL64 for x in rtol) else np.array(rtol).reshape(shape)
         at = _ATOL64 if all(x is _ATOL64 for x in atol) else np.array(atol).reshape(shape)
@@ -891,6 +954,7 @@ def _measure(
 
 
 _NAN9 = np.full(N_PARAMS, np.nan)
+_NAN9.flags.writeable = False
 
 
 @dataclasses.dataclass(frozen=True)
