@@ -359,6 +359,33 @@ def test_the_cli_reference_names_every_command_and_option() -> None:
         )
 
 
+def test_the_oracle_page_shows_every_verdict_with_an_example() -> None:
+    from gradcheck_xor.gradcheck import VERDICTS
+
+    text = (DOCS / "oracle.md").read_text(encoding="utf-8")
+    for verdict in VERDICTS:
+        section = text.split(f"### `{verdict}`", 1)
+        assert len(section) == 2, f"docs/oracle.md has no section for the verdict {verdict!r}"
+        body = section[1].split("\n### ", 1)[0]
+        if verdict != "ok":  # the ok example is the page's first one
+            assert f"{verdict}:" in body, f"the {verdict!r} section shows no report with that verdict"
+
+
+def test_the_diagnostics_page_explains_every_code_with_its_fix() -> None:
+    from gradcheck_xor.diagnostics import CODES
+
+    text = (DOCS / "diagnostics.md").read_text(encoding="utf-8")
+    for code in CODES:
+        section = text.split(f"### `{code}`", 1)
+        assert len(section) == 2, f"docs/diagnostics.md has no section for the code {code!r}"
+        body = section[1].split("\n### ", 1)[0]
+        assert "**Why it matters.**" in body and "**Fix.**" in body, code
+        assert f" {code}" in body or f"{code}:" in body, (
+            f"the {code!r} section shows no finding with that code"
+        )
+        assert f"`{code}`" in text.split("## How well the codes predict failure", 1)[1], code
+
+
 # Numbers the pages quote from the full-length sweeps, and the reports they come from.
 QUOTED = {
     "sweep_notebook.txt": ("21.9%", "20.2%", "78.1%", " 432 ", "[99.1, 100.0]"),
