@@ -6,6 +6,7 @@ import json
 import re
 from typing import Any
 
+import broken_backwards as bb
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
@@ -14,7 +15,6 @@ from hypothesis import strategies as st
 from gradcheck_xor import GradcheckReport, check_backward, model, strategies
 from gradcheck_xor import gradcheck as gc
 from gradcheck_xor import notebook as nb
-from tests import broken_backwards as bb
 
 X, Y = model.xor_data()
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import broken_backwards as bb
 import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from gradcheck_xor import check_backward, model, strategies
-from tests import broken_backwards as bb
 
 
 @pytest.mark.parametrize(("backward", "verdict", "details_hold"), bb.BROKEN.values(), ids=list(bb.BROKEN))

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
+import broken_backwards as bb
 import pytest
 
 from gradcheck_xor import model
 from gradcheck_xor.testing import assert_backward_correct
-from tests import broken_backwards as bb
 
 pytest_plugins = ["pytester"]
 
