@@ -24,6 +24,7 @@ or a plain mismatch localised to the keys and points where it shows.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import os
 import textwrap
@@ -597,7 +598,9 @@ class GradcheckReport:
         """Every (point, layout, element) check, in order."""
         notes = {(k["point"], k["element"]): k["note"] for k in self.kinks}
         rows = []
-        for (i, point), (j, layout), (e, element) in _product(self.points, self.layouts, self.elements):
+        for (i, point), (j, layout), (e, element) in itertools.product(
+            enumerate(self.points), enumerate(self.layouts), enumerate(self.elements)
+        ):
             a, n = float(self.analytic[i, j, e]), float(self.numeric[i, j, e])
             err = abs(a - n)
             scale = max(abs(a), abs(n))
@@ -688,13 +691,6 @@ class GradcheckReport:
 
     def __str__(self) -> str:
         return _explain(self)
-
-
-def _product(*sequences: Sequence[str]) -> list[tuple[tuple[int, str], ...]]:
-    out: list[tuple[tuple[int, str], ...]] = [()]
-    for seq in sequences:
-        out = [(*prefix, (i, item)) for prefix in out for i, item in enumerate(seq)]
-    return out
 
 
 def _jsonable(value: Any) -> Any:
