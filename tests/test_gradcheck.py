@@ -9,7 +9,7 @@ from typing import Any
 import broken_backwards as bb
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from gradcheck_xor import GradcheckReport, check_backward, model, strategies
@@ -75,13 +75,11 @@ def test_the_corrected_models_gradient_passes_at_every_default_point_including_t
     assert report.passed.shape == (5, 2, 9) and report.passed.all()
 
 
-@settings(max_examples=40)
 @given(st.sampled_from(strategies.REGIMES).flatmap(strategies.parameters))
 def test_the_corrected_models_gradient_passes_at_any_point(params: dict[str, np.ndarray]) -> None:
     assert check_backward(bb.correct_model_gradients, params=params).ok
 
 
-@settings(max_examples=30)
 @given(strategies.datasets(), st.integers(0, 10_000))
 def test_the_corrected_models_gradient_passes_on_any_data(
     data: tuple[np.ndarray, np.ndarray], seed: int

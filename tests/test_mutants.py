@@ -11,7 +11,7 @@ from typing import Any
 import broken_backwards as bb
 import numpy as np
 import pytest
-from hypothesis import assume, given, settings
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from gradcheck_xor import check_backward, model, strategies
@@ -40,7 +40,6 @@ def test_each_correct_backward_passes_and_its_kink_convention_is_named(
     assert report.convention is not None and report.convention.startswith(convention + " ")
 
 
-@settings(max_examples=25)
 @given(st.sampled_from(strategies.REGIMES).flatmap(strategies.parameters), st.sampled_from(list(bb.CORRECT)))
 def test_correct_backwards_pass_at_any_parameters_in_any_regime(
     params: dict[str, np.ndarray], name: str
@@ -49,7 +48,6 @@ def test_correct_backwards_pass_at_any_parameters_in_any_regime(
     assert report.ok, report
 
 
-@settings(max_examples=25)
 @given(strategies.parameters("generic"))
 def test_a_missing_division_by_m_is_a_factor_m_wherever_the_gradient_is_not_tiny(
     params: dict[str, np.ndarray],
@@ -63,7 +61,6 @@ def test_a_missing_division_by_m_is_a_factor_m_wherever_the_gradient_is_not_tiny
         assert report.details["factor"] == 4.0
 
 
-@settings(max_examples=25)
 @given(strategies.parameters("dead-unit"))
 def test_a_missing_relu_mask_is_caught_wherever_it_changes_the_gradient(
     params: dict[str, np.ndarray],
