@@ -83,13 +83,16 @@ def main(argv: list[str] | None = None) -> int:
     assert _measure(backward, theta, X, Y, ("(1, m)",)).passed.all()
     assert check_backward(backward).ok
 
-    timings: dict[str, list[float]] = {"torch": [], "point": [], "default": []}
+    timings: dict[str, list[float]] = {"torch": [], "point": [], "report": [], "default": []}
     # Short warmed batches, interleaved: on a shared machine each side gets the same chances
     # of a quiet moment, and the minimum over the rounds is its cost without interference
     # (as timeit advises).
     for _ in range(args.rounds):
         timings["torch"].append(per_call(lambda: torch.autograd.gradcheck(loss, tensors), 2))
         timings["point"].append(per_call(lambda: _measure(backward, theta, X, Y, ("(1, m)",)), 20))
+        timings["report"].append(
+            per_call(lambda: check_backward(backward, params=params, layouts=("(1, m)",)), 10)
+        )
         timings["default"].append(per_call(lambda: check_backward(backward), 2))
     best = {name: min(values) for name, values in timings.items()}
 
@@ -98,6 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = [
         (f"torch.autograd.gradcheck, one point ({torch.get_num_threads()} thread(s))", best["torch"]),
         ("gradcheck-xor, one point (analytic, numeric, comparison)", best["point"]),
+        ("  the same through check_backward, with its report", best["report"]),
         ("gradcheck-xor, default check_backward (5 points x 2 layouts)", best["default"]),
     ]
     for label, seconds in rows:
