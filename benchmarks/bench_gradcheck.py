@@ -78,12 +78,16 @@ def main(argv: list[str] | None = None) -> int:
     tensors = tuple(torch.tensor(params[k], requires_grad=True) for k in ("W1", "b1", "W2", "b2"))
     loss = torch_loss(torch.tensor(X), torch.tensor(Y))
     theta = _flatten(params)[None]
+    # For scale: many points in one check share the batched forward (the backward is still
+    # called once per point).
+    many = np.stack([_flatten(model.init_params(seed, bias=0.1)) for seed in range(100)])
 
     assert torch.autograd.gradcheck(loss, tensors), "torch's gradcheck must pass at the benchmark point"
     assert _measure(backward, theta, X, Y, ("(1, m)",)).passed.all()
+    assert _measure(backward, many, X, Y, ("(1, m)",)).passed.all()
     assert check_backward(backward).ok
 
-    timings: dict[str, list[float]] = {"torch": [], "point": [], "report": [], "default": []}
+    timings: dict[str, list[float]] = {"torch": [], "point": [], "report": [], "many": [], "default": []}
     # Short warmed batches, interleaved: on a shared machine each side gets the same chances
     # of a quiet moment, and the minimum over the rounds is its cost without interference
     # (as timeit advises).
@@ -93,6 +97,7 @@ def main(argv: list[str] | None = None) -> int:
         timings["report"].append(
             per_call(lambda: check_backward(backward, params=params, layouts=("(1, m)",)), 10)
         )
+        timings["many"].append(per_call(lambda: _measure(backward, many, X, Y, ("(1, m)",)), 1) / len(many))
         timings["default"].append(per_call(lambda: check_backward(backward), 2))
     best = {name: min(values) for name, values in timings.items()}
 
@@ -102,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         (f"torch.autograd.gradcheck, one point ({torch.get_num_threads()} thread(s))", best["torch"]),
         ("gradcheck-xor, one point (analytic, numeric, comparison)", best["point"]),
         ("  the same through check_backward, with its report", best["report"]),
+        ("  per point, when 100 points are checked at once", best["many"]),
         ("gradcheck-xor, default check_backward (5 points x 2 layouts)", best["default"]),
     ]
     for label, seconds in rows:
