@@ -104,6 +104,19 @@ def test_non_finite_parameters_still_give_strict_json(
     assert report["summary"]["loss"] == "nan"
 
 
+def test_exit_zero_keeps_the_report_but_not_the_failing_status(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _run(capsys, NOTEBOOK_FINAL, "--exit-zero")
+    assert code == 0
+    assert "ERROR vanishing-w2" in out and "ERROR linear-hidden-layer" in out
+
+
+def test_exit_zero_still_fails_on_an_unusable_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    code, _, err = _run(capsys, str(tmp_path / "absent.json"), "--exit-zero")
+    assert code == 2 and err.startswith("gradcheck-xor diagnose: error: ")
+
+
 # --- unusable files -----------------------------------------------------------------------------
 
 
@@ -161,9 +174,13 @@ def test_arbitrary_bytes_give_a_report_or_a_one_line_error(
     assert err.count("\n") == (1 if code == 2 else 0)
 
 
+def _json_containers(inner: st.SearchStrategy) -> st.SearchStrategy:
+    return st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=2)
+
+
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=3),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=2), inner, max_size=2),
+    _json_containers,
     max_leaves=12,
 )
 _rows = st.lists(st.lists(st.floats(), min_size=2, max_size=2), min_size=1, max_size=3)

@@ -475,9 +475,14 @@ def test_a_pickled_payload_in_a_pt_file_is_refused_and_never_runs(tmp_path: Path
 
 # --- arbitrary input: a result or the named error, never anything else ----------------------
 
+
+def _json_containers(inner: st.SearchStrategy) -> st.SearchStrategy:
+    return st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4)
+
+
 _json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=5),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=3), inner, max_size=4),
+    _json_containers,
     max_leaves=20,
 )
 # Arbitrary JSON, and valid documents with some keys replaced, added or dropped.
