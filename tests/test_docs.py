@@ -359,6 +359,18 @@ def test_the_cli_reference_names_every_command_and_option() -> None:
         )
 
 
+def _readme_command(marker: str) -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    after = text.split(f"<!-- {marker} -->", 1)[1]
+    return after.split("```", 2)[1].split("\n", 1)[1].strip()
+
+
+@pytest.mark.parametrize("page", ["getting-started.md", "ko/getting-started.md"])
+def test_getting_started_shows_the_readmes_two_commands(page: str) -> None:
+    shown = [b.text.strip() for b in fenced_blocks(DOCS / page) if b.lang == "sh" and b.not_run]
+    assert shown[:2] == [_readme_command("main-command"), _readme_command("test-command")]
+
+
 def test_the_oracle_page_shows_every_verdict_with_an_example() -> None:
     from gradcheck_xor.gradcheck import VERDICTS
 
