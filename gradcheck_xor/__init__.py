@@ -1,7 +1,13 @@
 """gradcheck-xor: check hand-written backpropagation and explain why a small network fails."""
 
-from gradcheck_xor.gradcheck import GradcheckReport, check_backward
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from gradcheck_xor.model import forward, gradients, init_params, loss, train, xor_data
+
+if TYPE_CHECKING:
+    from gradcheck_xor.gradcheck import GradcheckReport, check_backward
 
 __all__ = [
     "GradcheckReport",
@@ -14,3 +20,13 @@ __all__ = [
     "xor_data",
 ]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    # The oracle is loaded on first use, so `gradcheck-xor diagnose` (which needs only
+    # the model and the diagnostics) starts as fast as a bare NumPy import allows.
+    if name in ("GradcheckReport", "check_backward"):
+        from gradcheck_xor import gradcheck
+
+        return getattr(gradcheck, name)
+    raise AttributeError(f"module 'gradcheck_xor' has no attribute {name!r}")
