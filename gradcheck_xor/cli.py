@@ -68,6 +68,7 @@ def _add_notebook(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_notebook(args: argparse.Namespace) -> int:
     from gradcheck_xor import model, notebook
+    from gradcheck_xor.diagnostics import diagnose
 
     if args.steps < 1:
         raise UsageError(f"--steps: got {args.steps}, expected a positive integer.")
@@ -82,8 +83,9 @@ def _run_notebook(args: argparse.Namespace) -> int:
     )
     close()
     on_step, close = _progress(args.steps, "corrected ", _show_progress(args))
+    # diagnostics=False: the command prints its own diagnosis of the draw below.
     fixed_params, fixed_losses = model.train(
-        initial, X, Y, steps=args.steps, learning_rate=args.lr, on_step=on_step
+        initial, X, Y, steps=args.steps, learning_rate=args.lr, on_step=on_step, diagnostics=False
     )
     close()
 
@@ -110,6 +112,14 @@ def _run_notebook(args: argparse.Namespace) -> int:
     print()
     print(f"notebook:  {'stuck at ln 2 = 0.6931' if stuck else 'loss ' + format(nb_losses[-1], '.4f')}")
     print(f"corrected: {'solves XOR' if solved else 'does not solve XOR from this draw'}")
+    print()
+    # The same checks as `gradcheck-xor diagnose`, so the run says why, not only what.
+    print("diagnostics (gradcheck-xor diagnose) of the draw and of each end state:")
+    states = (("initial draw", initial), ("notebook end", nb_params), ("corrected end", fixed_params))
+    for label, params in states:
+        findings = diagnose(params).findings
+        found = ", ".join(f"{f.code} ({f.severity})" for f in findings) or "nothing found"
+        print(f"  {label:<15}{found}")
     return 0
 
 
