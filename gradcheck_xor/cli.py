@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -533,9 +533,21 @@ def _run_sweep(args: argparse.Namespace) -> int:
 # --- check: the gradient oracle on a backward pass of yours ---------------------------------
 
 
-def _add_check(subparsers: argparse._SubParsersAction) -> None:
-    from gradcheck_xor.gradcheck import LOSSES
+class _LossNames:
+    """The oracle's loss names, read from :mod:`gradcheck_xor.gradcheck` only when argparse
+    needs them (to check a --loss value or to print help): building the parser for another
+    command, `diagnose` above all, then never imports the oracle."""
 
+    def __iter__(self) -> Iterator[str]:
+        from gradcheck_xor.gradcheck import LOSSES
+
+        return iter(LOSSES)
+
+    def __contains__(self, name: object) -> bool:
+        return name in list(self)
+
+
+def _add_check(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "check",
         help="check a backward pass against finite differences and say why it is wrong",
@@ -552,7 +564,11 @@ def _add_check(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--params", metavar="FILE", help="check at these parameters (and data) instead")
     p.add_argument("--seed", type=int, default=0, help="seed of the parameter points (default: 0)")
     p.add_argument(
-        "--loss", choices=tuple(LOSSES), default="bce", help="the loss to differentiate (default: bce)"
+        "--loss",
+        choices=_LossNames(),
+        metavar="LOSS",  # argparse would otherwise list the choices while building the parser
+        default="bce",
+        help="the loss to differentiate: %(choices)s (default: %(default)s)",
     )
     p.add_argument(
         "--activation",

@@ -18,7 +18,12 @@ from gradcheck_xor.params_io import SUFFIXES, save_params
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NOTEBOOK_FINAL = str(EXAMPLES / "notebook_final.json")
 GOOD = {"W1": np.eye(2), "b1": np.full((2, 1), 0.1), "W2": np.array([[1.0, -2.0]]), "b2": np.zeros((1, 1))}
-HEAVY = ("torch", "jax", "tqdm", "safetensors", "hypothesis", "matplotlib")
+# Heavy packages, and the parts of gradcheck-xor that diagnose does not need (the oracle and
+# the sweep are large modules; importing them would slow every diagnose run).
+HEAVY = (
+    "torch", "jax", "tqdm", "safetensors", "hypothesis", "matplotlib",
+    "gradcheck_xor.gradcheck", "gradcheck_xor.sweep", "gradcheck_xor.crossval",
+)  # fmt: skip
 
 
 class _WritesMarker:
