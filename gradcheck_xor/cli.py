@@ -165,6 +165,27 @@ def _run_diagnose(args: argparse.Namespace) -> int:
     return 0 if report.ok or args.exit_zero else 1
 
 
+def _starting_point(args: argparse.Namespace) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, str]:
+    """``(params, X, Y, source)`` from ``--params FILE`` (its data too), or else from the
+    notebook's initialiser at ``--seed`` on the XOR data (labels (1, m)).
+
+    An unusable file is a :class:`UsageError` naming the file, the key and the expectation.
+    """
+    from gradcheck_xor import model
+
+    if args.params is None:
+        X, Y = model.xor_data()
+        return model.init_params(args.seed), X, Y, f"seed {args.seed} (the notebook's initialiser)"
+    from gradcheck_xor.params_io import ParamsFileError, load_params
+
+    try:
+        loaded = load_params(args.params)
+    except ParamsFileError as exc:
+        raise UsageError(str(exc)) from None
+    params = {name: loaded[name] for name in model.PARAM_SHAPES}
+    return params, loaded["X"], loaded["Y"], args.params
+
+
 # --- compare: NumPy, PyTorch and JAX from the same weights ------------------------------
 
 
@@ -201,7 +222,7 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
 def _run_compare(args: argparse.Namespace) -> int:
     import json
 
-    from gradcheck_xor import crossval, model
+    from gradcheck_xor import crossval
     from reference_impls import MissingFrameworkError
 
     def fail(message: str) -> UsageError:
@@ -213,19 +234,10 @@ def _run_compare(args: argparse.Namespace) -> int:
         raise fail(f"--steps: got {args.steps}, expected a positive integer.")
     if not np.isfinite(args.lr):
         raise fail(f"--lr: got {args.lr}, expected a finite number.")
-    if args.params is not None:
-        from gradcheck_xor.params_io import ParamsFileError, load_params
-
-        try:
-            loaded = load_params(args.params)
-        except ParamsFileError as exc:
-            raise fail(str(exc)) from None
-        params = {name: loaded[name] for name in model.PARAM_SHAPES}
-        X, Y, source = loaded["X"], loaded["Y"], args.params
-    else:
-        params = model.init_params(args.seed)
-        X, Y = model.xor_data()
-        source = f"seed {args.seed} (the notebook's initialiser)"
+    try:
+        params, X, Y, source = _starting_point(args)
+    except UsageError as exc:
+        raise fail(str(exc)) from None
     show = _show_progress(args)
     try:
         comparison = crossval.compare(
@@ -310,7 +322,7 @@ def _run_train(args: argparse.Namespace) -> int:
 
     from gradcheck_xor import model, sweep
     from gradcheck_xor.diagnostics import diagnose, format_report
-    from gradcheck_xor.params_io import SUFFIXES, ParamsFileError, load_params, save_params
+    from gradcheck_xor.params_io import SUFFIXES, ParamsFileError, save_params
 
     if args.steps < 1:
         raise UsageError(f"--steps: got {args.steps}, expected a positive integer.")
@@ -319,18 +331,9 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.save is not None and not args.save.lower().endswith(SUFFIXES):
         raise UsageError(f"--save: got {args.save!r}, expected a file name ending in {', '.join(SUFFIXES)}.")
     _check_plot_path(args.plot)
-    if args.params is not None:
-        try:
-            loaded = load_params(args.params)
-        except ParamsFileError as exc:
-            raise UsageError(str(exc)) from None
-        params = {name: loaded[name] for name in model.PARAM_SHAPES}
-        X, Y, source = loaded["X"], loaded["Y"], args.params
-    else:
-        params = model.init_params(args.seed)
-        X, Y = model.xor_data()
+    params, X, Y, source = _starting_point(args)
+    if args.params is None:
         Y = Y[0]  # the notebook's 1-D labels, as a parameter file without data gets them
-        source = f"seed {args.seed} (the notebook's initialiser)"
     labels = model.as_labels(Y, model.as_inputs(X).shape[1])
 
     # The diagnostics model a ReLU hidden layer; for the others they would not apply.
