@@ -492,7 +492,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
     _check_plot_path(args.plot)
     if args.backend == "jax":
         try:
-            sweep.use_all_cpu_cores()
+            sweep.jax_workers()
         except ImportError:
             raise UsageError(
                 "the jax backend needs JAX, which is not installed: pip install 'gradcheck-xor[jax]'"

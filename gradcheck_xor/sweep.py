@@ -23,14 +23,19 @@ Backends give the same outcomes: ``"numpy"`` (always available) and ``"jax"`` (t
 extra, imported only when asked for). Both keep the parameters as structure-of-arrays: a
 (9, S) array, one row per scalar parameter, seeds along the contiguous last axis, and
 write the training step out per sample. Seeds run in chunks, so memory stays bounded
-however many seeds there are.
+however many seeds there are. Both use every core: NumPy with a thread per core (its
+ufuncs release the GIL), JAX, for large jobs, with a worker process per core.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 import math
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -51,12 +56,13 @@ __all__ = [
     "classify",
     "format_report",
     "initial_params",
+    "jax_workers",
     "outcome_of",
     "run_sweep",
+    "shutdown_jax_workers",
     "summarize",
     "train_batch",
     "train_one",
-    "use_all_cpu_cores",
     "wilson_interval",
 ]
 
@@ -85,7 +91,7 @@ Progress = Callable[[int], None]
 # Seeds per numpy chunk: ~40 work arrays of this length stay in the L2/L3 caches, and each
 # ufunc call is long enough that its fixed cost (~1 us) is small next to its work.
 NUMPY_CHUNK = 8192
-# Seeds per JAX chunk: the step's ~30 arrays of this length fit in a core's L2 cache.
+# Seeds per JAX chunk: the step's ~25 arrays of this length fit in a core's L2 cache.
 JAX_CHUNK = 1024
 # Seeds drawn, diagnosed and classified together in run_sweep: bounds memory, not speed.
 BLOCK = 65536
@@ -271,36 +277,99 @@ def _train_numpy(
 # --- the JAX engine ------------------------------------------------------------------------
 
 
+def _ln2_split() -> tuple[float, float]:
+    """ln 2 as ``hi + lo``: ``hi`` has 32 significant bits, so ``n * hi`` is exact for any
+    exponent n of a float64, and ``lo`` carries the next 53 bits (ln 2 from ``decimal``)."""
+    from decimal import Decimal, localcontext
+
+    with localcontext() as ctx:
+        ctx.prec = 50
+        ln2 = Decimal(2).ln()
+        hi = math.ldexp(round(math.ldexp(float(ln2), 32)), -32)
+        return hi, float(ln2 - Decimal(hi))
+
+
+_LN2_HI, _LN2_LO = _ln2_split()
+_LOG2_E = 1.0 / math.log(2.0)
+_EXP_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(13))  # exp(r), degree 12
+_TWO_52_51 = 2.0**52 + 2.0**51  # added to an integer-valued n < 2**51, puts n in the low bits
+
+
+def _jax_exp(x: Any) -> Any:
+    """exp(x) for float64 jax arrays, within 2.2 ulp of NumPy's ``np.exp`` (the tests measure it).
+
+    XLA's own float64 exp on the CPU is a rational approximation (a division per call)
+    clamped with NaN-aware min/max that x86 emulates in several instructions; in the
+    sweep's step it took half the time. This is the textbook method in operations XLA fuses
+    and vectorises: x = n ln 2 + r with n = round(x / ln 2) and |r| <= ln 2 / 2 (ln 2 split
+    so that n ln 2 loses nothing), exp(r) from its degree-12 Taylor polynomial (error below
+    1e-16 on that interval) in Estrin's scheme (short dependency chains), and 2**n written
+    straight into the exponent bits. x is clamped to [-708, 709], where 2**n stays a normal
+    number: exp(709) = 8e307 where exp would overflow, which only moves a sigmoid from 0 to
+    1e-308.
+    """
+    import jax.numpy as jnp
+    from jax import lax
+
+    x = jnp.where(x < -708.0, -708.0, x)
+    x = jnp.where(x > 709.0, 709.0, x)
+    n = jnp.round(x * _LOG2_E)
+    r = (x - n * _LN2_HI) - n * _LN2_LO
+    c = _EXP_TAYLOR
+    r2 = r * r
+    r4 = r2 * r2
+    pairs = [c[i] + c[i + 1] * r for i in range(0, 12, 2)]  # c0 + c1 r, c2 + c3 r, ...
+    low = (pairs[0] + pairs[1] * r2) + (pairs[2] + pairs[3] * r2) * r4
+    high = (pairs[4] + pairs[5] * r2) + c[12] * r4
+    poly = low + high * (r4 * r4)
+    # n + 1.5 * 2**52 holds n in its low mantissa bits; adding the exponent bias and
+    # shifting those bits into the exponent field gives the float64 2**n (the high bits of
+    # the sum shift out of the 64).
+    bits = lax.bitcast_convert_type(n + _TWO_52_51, jnp.int64)
+    scale = lax.bitcast_convert_type(lax.shift_left(bits + 1023, jnp.int64(52)), jnp.float64)
+    return poly * scale
+
+
 def _jax_step(p: tuple[Any, ...], learning_rate: float, rule: str) -> tuple[Any, ...]:
     """One training step in scalar form, for jax arrays of shape (C,): 9 in, 9 out.
 
-    The same arithmetic as the NumPy engine. XLA cannot fuse a whole step into one loop: it
-    materialises every value that both the forward pass (through exp) and the backward pass
-    read. So the forward pass below writes its sums in another operand order than the
-    backward pass (a + b == b + a exactly), which keeps the two from being merged: only the
-    four sigmoids are materialised, and each update is one fused loop.
+    The same arithmetic as the NumPy engine, laid out for XLA's fusion. XLA turns each of
+    the 9 results into one loop over the seeds; what several loops read it either recomputes
+    in each (cheap operations) or materialises (expensive ones). Left alone, it recomputes
+    the sigmoids' dZ2 in every loop that needs them, or materialises the ReLUs too. So:
+
+    * the forward pass ends at ``optimization_barrier(dZ2)``: four loops, one per sample,
+      compute the four dZ2 values and nothing else is materialised;
+    * the forward pass writes Z1's sums in another operand order (``c0 + w01``) than the
+      backward pass (``w01 + c0``, the notebook's), and its ReLU as ``z > 0`` where the
+      backward's is ``z <= 0``: equal values (a + b == b + a exactly), but different
+      expressions, so XLA does not merge them into one array to materialise;
+    * each of the 9 updates is then one loop reading the parameters and dZ2.
     """
     import jax.numpy as jnp
+    from jax import lax
 
     w00, w10, w01, w11, c0, c1, v0, v1, d = p  # W1 by columns, b1, W2, b2
     # Forward, sample by sample: Z1 = W1 @ x + b1, A1 = relu(Z1), A2 = sigmoid(W2 @ A1 + b2).
     fz0 = (c0, c0 + w01, c0 + w00, c0 + (w01 + w00))
     fz1 = (c1, c1 + w11, c1 + w10, c1 + (w11 + w10))
     A2 = [
-        1.0 / (1.0 + jnp.exp(-((jnp.maximum(z0, 0.0) * v0 + jnp.maximum(z1, 0.0) * v1) + d)))
+        1.0 / (1.0 + _jax_exp(-((jnp.where(z0 > 0, z0, 0.0) * v0 + jnp.where(z1 > 0, z1, 0.0) * v1) + d)))
         for z0, z1 in zip(fz0, fz1, strict=True)
     ]
+    labels = _LABELS.tolist()
+    if rule == "notebook":
+        dz = [((a - y) * a) * (1.0 - a) for a, y in zip(A2, labels, strict=True)]
+    else:
+        dz = [a - y for a, y in zip(A2, labels, strict=True)]
+    dz = lax.optimization_barrier(dz)
     # Backward, recomputing Z1 (cheap) in the notebook's order.
     z0 = (c0, w01 + c0, w00 + c0, (w00 + w01) + c0)
     z1 = (c1, w11 + c1, w10 + c1, (w10 + w11) + c1)
-    if rule == "notebook":
-        dz = [((a - y) * a) * (1.0 - a) for a, y in zip(A2, _LABELS.tolist(), strict=True)]
-    else:
-        dz = [a - y for a, y in zip(A2, _LABELS.tolist(), strict=True)]
-    a0 = [jnp.where(z > 0, z, 0.0) for z in z0]
-    a1 = [jnp.where(z > 0, z, 0.0) for z in z1]
-    g0 = [jnp.where(z > 0, v0 * g, 0.0) for z, g in zip(z0, dz, strict=True)]  # dZ1, unit 0
-    g1 = [jnp.where(z > 0, v1 * g, 0.0) for z, g in zip(z1, dz, strict=True)]  # dZ1, unit 1
+    a0 = [jnp.where(z <= 0, 0.0, z) for z in z0]
+    a1 = [jnp.where(z <= 0, 0.0, z) for z in z1]
+    g0 = [jnp.where(z <= 0, 0.0, v0 * g) for z, g in zip(z0, dz, strict=True)]  # dZ1, unit 0
+    g1 = [jnp.where(z <= 0, 0.0, v1 * g) for z, g in zip(z1, dz, strict=True)]  # dZ1, unit 1
     step = learning_rate / 4
     return (
         w00 - step * (g0[2] + g0[3]),
@@ -315,33 +384,40 @@ def _jax_step(p: tuple[Any, ...], learning_rate: float, rule: str) -> tuple[Any,
     )
 
 
+# Steps per iteration of the JAX step loop: unrolling saves the loop's own work (its copies
+# of the carried arrays, its counter) between steps; past 4 it measured no faster.
+_STEPS_PER_ITERATION = 4
+
+
 @lru_cache(maxsize=16)
 def _jax_trainer(learning_rate: float, rule: str) -> Callable[..., Any]:
-    """A jitted ``(P (n_chunks, 9, C), pairs) -> P`` running ``2 * pairs`` steps per chunk.
+    """A jitted ``(P (n_chunks, 9, C), n) -> P`` running ``n * _STEPS_PER_ITERATION`` steps.
 
     ``lax.map`` runs the chunks one after another, each with the whole step loop inside,
-    so a chunk's arrays stay in cache for all its steps; the loop body holds two steps,
-    which halves the copies XLA makes of the loop-carried arrays.
+    so a chunk's arrays stay in cache for all its steps.
     """
     import jax
     from jax import lax
 
-    def two_steps(_: Any, p: tuple[Any, ...]) -> tuple[Any, ...]:
-        return _jax_step(_jax_step(p, learning_rate, rule), learning_rate, rule)
+    def steps(_: Any, p: tuple[Any, ...]) -> tuple[Any, ...]:
+        for _ in range(_STEPS_PER_ITERATION):
+            p = _jax_step(p, learning_rate, rule)
+        return p
 
-    def train_chunk(P: Any, pairs: Any) -> Any:
+    def train_chunk(P: Any, n: Any) -> Any:
         p = tuple(P[k] for k in range(9))
-        return jax.numpy.stack(lax.fori_loop(0, pairs, two_steps, p))
+        return jax.numpy.stack(lax.fori_loop(0, n, steps, p))
 
     @jax.jit
-    def train(P: Any, pairs: Any) -> Any:
-        return lax.map(lambda chunk: train_chunk(chunk, pairs), P)
+    def train(P: Any, n: Any) -> Any:
+        return lax.map(lambda chunk: train_chunk(chunk, n), P)
 
     return train
 
 
 @lru_cache(maxsize=16)
 def _jax_one_step(learning_rate: float, rule: str) -> Callable[..., Any]:
+    """A jitted ``P (n_chunks, 9, C) -> P`` one step on: the steps left over by the loop."""
     import jax
 
     def one(P: Any) -> Any:
@@ -351,62 +427,190 @@ def _jax_one_step(learning_rate: float, rule: str) -> Callable[..., Any]:
     return jax.jit(jax.vmap(one))
 
 
-def _train_jax(
+def _train_jax_here(
     P: np.ndarray, steps: int, learning_rate: float, rule: str, chunk: int, on_progress: Progress
 ) -> np.ndarray:
-    """Train on every CPU device JAX has, about ``chunk`` seeds per inner loop.
+    """Train (9, S) on this process's CPU device, about ``chunk`` seeds per inner loop.
 
-    The seeds are dealt out to the devices in equal chunks (a multiple of 8 seeds, padded
-    with zero parameters, whose gradients are finite); each device runs its chunks one after
-    another. The steps run in segments so the progress callback hears from the run about
-    50 times.
+    The seeds are dealt into equal chunks (a multiple of 8 seeds, padded with zero
+    parameters, whose gradients are finite) that run one after another. The steps run in
+    segments so that ``on_progress`` hears from the run about 50 times.
     """
     import jax
 
     with jax.enable_x64(True):
-        devices = jax.devices("cpu")
-        S, n_dev = P.shape[1], len(devices)
-        per_device = -(-S // (chunk * n_dev))  # chunks per device
-        chunk = 8 * -(-S // (8 * n_dev * per_device))  # as even as whole vectors allow
-        per_device = -(-S // (chunk * n_dev))  # one fewer when rounding up to 8 made room
-        padded = np.zeros((9, n_dev * per_device * chunk))
+        S = P.shape[1]
+        n_chunks = -(-S // chunk)
+        size = 8 * -(-S // (8 * n_chunks))  # as even as whole vectors allow
+        padded = np.zeros((9, n_chunks * size))
         padded[:, :S] = P
-        # (9, seeds) -> (device, chunk, 9, seed in chunk)
-        layout = padded.reshape(9, n_dev, per_device, chunk).transpose(1, 2, 0, 3)
-        shards = [jax.device_put(np.ascontiguousarray(layout[k]), dev) for k, dev in enumerate(devices)]
+        # (9, seeds) -> (chunk, 9, seed in chunk)
+        state = jax.device_put(np.ascontiguousarray(padded.reshape(9, n_chunks, size).transpose(1, 0, 2)))
         train = _jax_trainer(float(learning_rate), rule)
-        pairs_total = steps // 2
-        segment = max(1, -(-pairs_total // 50))
+        iterations, left_over = divmod(steps, _STEPS_PER_ITERATION)
+        segment = max(1, -(-iterations // 50))
         done = 0
-        while done < pairs_total:
-            pairs = min(segment, pairs_total - done)
-            shards = [train(shard, pairs) for shard in shards]  # dispatched asynchronously
-            jax.block_until_ready(shards)
-            done += pairs
-            on_progress(2 * pairs * S)
-        if steps % 2:
-            one = _jax_one_step(float(learning_rate), rule)
-            shards = [one(shard) for shard in shards]
-            jax.block_until_ready(shards)
+        while done < iterations:
+            n = min(segment, iterations - done)
+            state = jax.block_until_ready(train(state, n))
+            done += n
+            on_progress(n * _STEPS_PER_ITERATION * S)
+        for _ in range(left_over):
+            state = jax.block_until_ready(_jax_one_step(float(learning_rate), rule)(state))
             on_progress(S)
-        result = np.stack([np.asarray(shard) for shard in shards])  # (device, chunk, 9, seed)
-    return np.ascontiguousarray(result.transpose(2, 0, 1, 3).reshape(9, -1)[:, :S])
+        result = np.asarray(state)  # (chunk, 9, seed in chunk)
+    return np.ascontiguousarray(result.transpose(1, 0, 2).reshape(9, -1)[:, :S])
 
 
-def use_all_cpu_cores() -> int:
-    """Ask JAX for one CPU device per core, so the JAX backend runs on all of them.
+# Below this many seed-steps a sweep trains in the calling process: starting the worker
+# processes (JAX's import and compilation in each, ~3 s) would cost more than it saves.
+JAX_WORKERS_FROM = 2**27
 
-    Only possible before JAX runs anything in this process (the command calls it first);
-    afterwards JAX keeps the devices it has. Returns the number of CPU devices in use.
+
+@dataclass
+class _Worker:
+    """A running worker process (:mod:`gradcheck_xor._sweep_worker`) and where its errors go."""
+
+    process: subprocess.Popen[bytes]
+    stderr: Any  # a temporary file: read back only to explain a failure
+
+
+# The JAX backend's worker processes, kept between calls (a sweep trains block by block).
+_WORKERS: list[_Worker] = []
+
+# The peak resident memory of each worker process after the last pooled run, in bytes.
+WORKER_PEAK_RSS: list[int] = []
+
+
+def _workers(n: int) -> list[_Worker]:
+    """``n`` worker processes, each pinned to a core of its own (started on first use).
+
+    Why processes: XLA sizes its CPU thread pool by the cores a process may use and spreads
+    each step's loops over that pool; two such processes, or two devices in one, then
+    contend for the same cores, which cost a third of the speed on two cores. A process
+    pinned to one core runs its loops one after another on that core, and one per core
+    scales. Plain subprocesses rather than ``multiprocessing``, so that the caller's script
+    is never imported again in the workers.
     """
-    import contextlib
+    import atexit
+    import tempfile
 
-    import jax
+    if len(_WORKERS) != n:
+        shutdown_jax_workers()
+        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(n))
+        for k in range(n):
+            stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by shutdown_jax_workers)
+            process = subprocess.Popen(
+                [sys.executable, "-m", "gradcheck_xor._sweep_worker", str(cores[k % len(cores)])],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+            )
+            _WORKERS.append(_Worker(process, stderr))
+        atexit.register(shutdown_jax_workers)
+    return _WORKERS
 
-    # Once JAX has initialised its backend the setting is refused: keep the devices it has.
-    with contextlib.suppress(RuntimeError):
-        jax.config.update("jax_num_cpu_devices", os.cpu_count() or 1)
-    return len(jax.devices("cpu"))
+
+def shutdown_jax_workers() -> None:
+    """Stop the JAX backend's worker processes, if any run (they also stop at exit)."""
+    workers, _WORKERS[:] = list(_WORKERS), []
+    for worker in workers:
+        if worker.process.stdin is not None:
+            with contextlib.suppress(OSError):
+                worker.process.stdin.close()  # end of input: the worker's loop ends
+    for worker in workers:
+        try:
+            worker.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            worker.process.kill()
+        worker.stderr.close()
+
+
+def _run_on_worker(
+    worker: _Worker, P: np.ndarray, steps: int, learning_rate: float, rule: str, chunk: int, report: Progress
+) -> tuple[np.ndarray, int]:
+    """Send one task to ``worker`` and read its progress and result (see the worker's protocol)."""
+    assert worker.process.stdin is not None and worker.process.stdout is not None
+    task = {"seeds": P.shape[1], "steps": steps, "learning_rate": learning_rate, "rule": rule, "chunk": chunk}
+    try:
+        worker.process.stdin.write(json.dumps(task).encode() + b"\n")
+        worker.process.stdin.write(np.ascontiguousarray(P, dtype=np.float64).tobytes())
+        worker.process.stdin.flush()
+        while line := worker.process.stdout.readline():
+            word, number = line.split()
+            if word == b"progress":
+                report(int(number))
+                continue
+            size = 8 * P.size
+            data = worker.process.stdout.read(size)
+            if len(data) == size:
+                return np.frombuffer(data, dtype=np.float64).reshape(P.shape).copy(), int(number)
+            break
+    except (OSError, ValueError):
+        pass
+    worker.process.wait(timeout=10)
+    worker.stderr.seek(0)
+    tail = worker.stderr.read().decode(errors="replace").strip().splitlines()[-1:]
+    raise RuntimeError(
+        f"a JAX sweep worker stopped (exit code {worker.process.returncode})"
+        + (f": {tail[0]}" if tail else "")
+    )
+
+
+def _train_jax(
+    P: np.ndarray,
+    steps: int,
+    learning_rate: float,
+    rule: str,
+    chunk: int,
+    on_progress: Progress,
+    workers: int | None = None,
+) -> np.ndarray:
+    """Train on every core: one worker process per core, each with an equal share of the
+    seeds, or in this process when the job is small (or ``workers`` is 1)."""
+    S = P.shape[1]
+    if workers is None:
+        workers = (os.cpu_count() or 1) if S * steps >= JAX_WORKERS_FROM else 1
+    workers = max(1, min(workers, -(-S // 8)))
+    if workers == 1:
+        return _train_jax_here(P, steps, learning_rate, rule, chunk, on_progress)
+    lock = threading.Lock()
+
+    def report(n: int) -> None:
+        with lock:
+            on_progress(n)
+
+    parts = list(_chunks(S, -(-S // workers)))
+    pool = _workers(len(parts))
+    try:
+        with ThreadPoolExecutor(max_workers=len(parts)) as threads:
+            results = list(
+                threads.map(
+                    lambda worker, part: _run_on_worker(
+                        worker, P[:, part], steps, learning_rate, rule, chunk, report
+                    ),
+                    pool,
+                    parts,
+                )
+            )
+    except BaseException:
+        shutdown_jax_workers()  # a worker may be mid-task: start afresh next time
+        raise
+    WORKER_PEAK_RSS[:] = [rss for _, rss in results]
+    out = np.empty_like(P)
+    for part, (trained, _) in zip(parts, results, strict=True):
+        out[:, part] = trained
+    return out
+
+
+def jax_workers() -> int:
+    """How many cores a large JAX sweep trains on (a worker process each).
+
+    Raises ImportError when JAX is not installed, so a command can say so before it starts.
+    """
+    import jax  # noqa: F401
+
+    return os.cpu_count() or 1
 
 
 # --- training and classifying a batch ------------------------------------------------------
@@ -431,6 +635,7 @@ def train_batch(
     rule: Rule = "notebook",
     backend: Backend = "numpy",
     chunk: int | None = None,
+    workers: int | None = None,
     on_progress: Progress | None = None,
 ) -> BatchParams:
     """Train S parameter sets on the notebook's XOR data, each independently, full batch.
@@ -439,6 +644,10 @@ def train_batch(
     the result has the same layout. Under ``rule="notebook"`` set s ends where
     :func:`gradcheck_xor.notebook.train` ends from the same parameters (to rounding: the
     sums run in another order). ``on_progress(n)`` is called as seed-steps complete.
+
+    ``workers`` (JAX backend): how many worker processes, one per core, share the seeds;
+    by default every core for a large job (at least :data:`JAX_WORKERS_FROM` seed-steps),
+    else 1, which trains in this process.
     """
     _check_options(steps, learning_rate, rule, backend)
     P = _pack(params)
@@ -446,7 +655,7 @@ def train_batch(
     if steps == 0 or P.shape[1] == 0:
         return _unpack(P)
     if backend == "jax":
-        P = _train_jax(P, steps, learning_rate, rule, chunk or JAX_CHUNK, report)
+        P = _train_jax(P, steps, learning_rate, rule, chunk or JAX_CHUNK, report, workers)
     else:
         P = _train_numpy(P, steps, learning_rate, rule, chunk or NUMPY_CHUNK, report)
     return _unpack(P)
@@ -520,6 +729,7 @@ def run_sweep(
     init_bias: float = 0.0,
     block: int = BLOCK,
     chunk: int | None = None,
+    workers: int | None = None,
     on_progress: Progress | None = None,
 ) -> SweepResult:
     """Initialise seeds ``first_seed .. first_seed + n_seeds - 1``, diagnose, train, classify.
@@ -561,6 +771,7 @@ def run_sweep(
             rule=rule,
             backend=backend,
             chunk=chunk,
+            workers=workers,
             on_progress=on_progress,
         )
         t3 = time.perf_counter()

@@ -138,6 +138,53 @@ def test_jax_progress_reports_add_up_to_every_seed_step(jax_available):
     assert sum(reported) == 5 * 101
 
 
+@given(x=st.floats(-708.0, 709.0))
+@settings(max_examples=300)
+def test_the_jax_engines_exp_is_within_a_few_ulp_of_numpys(jax_available, x):
+    with jax_available.enable_x64(True):
+        got = float(jax_available.jit(sweep._jax_exp)(np.float64(x)))
+    expected = math.exp(x)
+    assert abs(got - expected) <= 2.5 * math.ulp(expected)
+
+
+def test_the_jax_engines_exp_saturates_instead_of_overflowing(jax_available):
+    x = np.array([-1e308, -800.0, -708.0, 0.0, 1.0, 709.0, 800.0, 1e308])
+    with jax_available.enable_x64(True):
+        got = np.asarray(jax_available.jit(sweep._jax_exp)(x))
+    assert np.all(np.isfinite(got)) and np.all(got > 0)
+    assert got[0] == got[1] == got[2] and got[-1] == got[-2] == got[-3]  # clamped to exp(+-708/709)
+    assert np.allclose(got[2:-2], np.exp(x[2:-2]), rtol=1e-15, atol=0)
+
+
+def test_jax_worker_processes_train_the_same_bits_as_this_process(jax_available):
+    params = sweep.initial_params(range(40, 61))
+    reported: list[int] = []
+    here = sweep.train_batch(params, steps=203, backend="jax", chunk=8, workers=1)
+    pooled = sweep.train_batch(
+        params, steps=203, backend="jax", chunk=8, workers=2, on_progress=reported.append
+    )
+    for name in model.PARAM_SHAPES:
+        assert np.array_equal(here[name], pooled[name]), name
+    assert sum(reported) == 21 * 203
+    assert len(sweep.WORKER_PEAK_RSS) == 2 and min(sweep.WORKER_PEAK_RSS) > 0
+
+
+def test_a_jax_worker_that_dies_is_reported_and_replaced(jax_available):
+    params = sweep.initial_params(range(16))
+    sweep.train_batch(params, steps=4, backend="jax", workers=2)  # the workers are running
+    sweep._WORKERS[0].process.kill()
+    sweep._WORKERS[0].process.wait()
+    with pytest.raises(RuntimeError, match="a JAX sweep worker stopped"):
+        sweep.train_batch(params, steps=4, backend="jax", workers=2)
+    assert sweep._WORKERS == []  # all stopped; the next call starts afresh
+    again = sweep.train_batch(params, steps=4, backend="jax", workers=2)
+    expected = sweep.train_batch(params, steps=4, backend="jax", workers=1)
+    assert all(np.array_equal(again[k], expected[k]) for k in model.PARAM_SHAPES)
+    processes = [w.process for w in sweep._WORKERS]
+    sweep.shutdown_jax_workers()
+    assert sweep._WORKERS == [] and all(p.poll() == 0 for p in processes)
+
+
 @pytest.mark.parametrize("rule", ["notebook", "bce"])
 def test_numpy_and_jax_classify_every_seed_the_same_way(jax_available, rule):
     kwargs = {"first_seed": 100, "steps": 3000, "rule": rule}
@@ -382,8 +429,7 @@ def test_sweep_command_rejects_bad_options_in_one_line(capsys, argv, message):
 def test_sweep_command_runs_the_jax_backend_with_the_same_outcomes_as_numpy(capsys):
     pytest.importorskip("jax")
     argv = ["sweep", "--seeds", "24", "--first-seed", "7", "--steps", "800", "--json"]
-    # A child process: the jax backend asks JAX for one device per core, which only works
-    # before JAX has run anything, and must not change the devices of this test process.
+    # A child process, as a user runs it: the command line end to end.
     done = subprocess.run(
         [sys.executable, "-m", "gradcheck_xor", *argv, "--backend", "jax"], capture_output=True, text=True
     )
