@@ -5,7 +5,8 @@ machine load (the minimum over rounds is reported for each):
 
 1. one full central-difference check of the 9 parameters at one point (the backward's
    values, the numeric ones from one batched forward, and the comparison) at least 50x
-   faster than ``torch.autograd.gradcheck`` on the same float64 function at the same point;
+   faster than ``torch.autograd.gradcheck`` on the same float64 function at the same point:
+   :func:`gradcheck_xor.quickcheck.check_point`, from the parameter dict to the verdict;
 2. the full default ``check_backward`` (every point, both label layouts, the report) no
    slower than one ``torch.autograd.gradcheck`` call.
 
@@ -25,6 +26,7 @@ import torch
 
 from gradcheck_xor import check_backward, model
 from gradcheck_xor.gradcheck import _flatten, _measure
+from gradcheck_xor.quickcheck import check_point
 
 
 def backward(parameters: dict[str, np.ndarray], A1: np.ndarray, A2: np.ndarray, X: np.ndarray, Y: np.ndarray):
@@ -83,17 +85,26 @@ def main(argv: list[str] | None = None) -> int:
     many = np.stack([_flatten(model.init_params(seed, bias=0.1)) for seed in range(100)])
 
     assert torch.autograd.gradcheck(loss, tensors), "torch's gradcheck must pass at the benchmark point"
+    assert check_point(backward, params).ok
     assert _measure(backward, theta, X, Y, ("(1, m)",)).passed.all()
     assert _measure(backward, many, X, Y, ("(1, m)",)).passed.all()
     assert check_backward(backward).ok
 
-    timings: dict[str, list[float]] = {"torch": [], "point": [], "report": [], "many": [], "default": []}
+    timings: dict[str, list[float]] = {
+        "torch": [],
+        "point": [],
+        "measure": [],
+        "report": [],
+        "many": [],
+        "default": [],
+    }
     # Short warmed batches, interleaved: on a shared machine each side gets the same chances
     # of a quiet moment, and the minimum over the rounds is its cost without interference
     # (as timeit advises).
     for _ in range(args.rounds):
         timings["torch"].append(per_call(lambda: torch.autograd.gradcheck(loss, tensors), 2))
-        timings["point"].append(per_call(lambda: _measure(backward, theta, X, Y, ("(1, m)",)), 20))
+        timings["point"].append(per_call(lambda: check_point(backward, params), 20))
+        timings["measure"].append(per_call(lambda: _measure(backward, theta, X, Y, ("(1, m)",)), 20))
         timings["report"].append(
             per_call(lambda: check_backward(backward, params=params, layouts=("(1, m)",)), 10)
         )
@@ -105,13 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     default_ratio = best["torch"] / best["default"]
     rows = [
         (f"torch.autograd.gradcheck, one point ({torch.get_num_threads()} thread(s))", best["torch"]),
-        ("gradcheck-xor, one point (analytic, numeric, comparison)", best["point"]),
+        ("gradcheck-xor, one point: check_point (analytic, numeric, comparison)", best["point"]),
+        ("  the same by check_backward's machinery, without its report", best["measure"]),
         ("  the same through check_backward, with its report", best["report"]),
         ("  per point, when 100 points are checked at once", best["many"]),
         ("gradcheck-xor, default check_backward (5 points x 2 layouts)", best["default"]),
     ]
     for label, seconds in rows:
-        print(f"{label:<62}{seconds * 1e6:10.1f} us")
+        print(f"{label:<72}{seconds * 1e6:10.1f} us")
     print()
     point_ok, default_ok = point_ratio >= 50, default_ratio >= 1
     verdict = {True: "met", False: "NOT met"}

@@ -8,10 +8,13 @@ from gradcheck_xor.model import forward, gradients, init_params, loss, train, xo
 
 if TYPE_CHECKING:
     from gradcheck_xor.gradcheck import GradcheckReport, check_backward
+    from gradcheck_xor.quickcheck import PointCheck, check_point
 
 __all__ = [
     "GradcheckReport",
+    "PointCheck",
     "check_backward",
+    "check_point",
     "forward",
     "gradients",
     "init_params",
@@ -29,4 +32,8 @@ def __getattr__(name: str) -> Any:
         from gradcheck_xor import gradcheck
 
         return getattr(gradcheck, name)
+    if name in ("PointCheck", "check_point"):
+        from gradcheck_xor import quickcheck
+
+        return getattr(quickcheck, name)
     raise AttributeError(f"module 'gradcheck_xor' has no attribute {name!r}")

@@ -213,7 +213,19 @@ _KINK_SLOPES: dict[str, tuple[float, float] | None] = {
 # --- parameter vectors ---------------------------------------------------------------------
 
 
+def _exactly(arrays: Sequence[Any], shapes: Sequence[tuple[int, ...]]) -> bool:
+    """Whether ``arrays`` are float64 ndarrays of exactly these shapes (the usual case, quickly)."""
+    for a, shape in zip(arrays, shapes, strict=True):
+        if type(a) is not np.ndarray or a.dtype is not _F64 or a.shape != shape:
+            return False
+    return True
+
+
 def _flatten(params: Mapping[str, Any], where: str = "params") -> np.ndarray:
+    if type(params) is dict:  # the usual case, quickly (an ABC isinstance check is slow)
+        arrays = [params.get(key) for key in KEYS]
+        if _exactly(arrays, _PARAM_SHAPES):
+            return np.concatenate(arrays, axis=None)
     if not isinstance(params, Mapping):
         raise TypeError(f"{where}: expected a dict with keys W1, b1, W2, b2, got {type(params).__name__}.")
     parts = []
@@ -393,6 +405,7 @@ def _raised(exc: Exception, function: str) -> dict[str, Any]:
 
 
 _EXACT_SHAPES = list(SHAPES.values())
+_PARAM_SHAPES = list(model.PARAM_SHAPES.values())
 _F64 = np.dtype(np.float64)
 _RTOL64 = np.full(N_PARAMS, TOLERANCES[np.dtype(np.float64)][0])
 _ATOL64 = np.full(N_PARAMS, TOLERANCES[np.dtype(np.float64)][1])
@@ -405,14 +418,12 @@ def _read_gradients(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | 
     it (same size, broadcasting into the parameter's shape): a scalar ``db2`` is fine, a
     ``db1`` of shape (2,) is not (it would broadcast ``b1`` to (2, 2)).
     """
+    if type(result) is dict:  # the usual case, quickly (an ABC isinstance check is slow)
+        arrays = [result.get(key) for key in GRAD_KEYS]
+        if _exactly(arrays, _EXACT_SHAPES):
+            return np.concatenate(arrays, axis=None), _RTOL64, _ATOL64
     if not isinstance(result, (dict, Mapping)):
         return {"key": None, "got": type(result).__name__, "expected": "a dict with keys dW1, db1, dW2, db2"}
-    arrays = [result.get(key) for key in GRAD_KEYS] if isinstance(result, dict) else []
-    if (
-        all(type(a) is np.ndarray and a.dtype is _F64 for a in arrays)
-        and [a.shape for a in arrays] == _EXACT_SHAPES
-    ):
-        return np.concatenate(arrays, axis=None), _RTOL64, _ATOL64  # the usual case, quickly
     values, rtol, atol = [], [], []
     for key in GRAD_KEYS:
         expected = SHAPES[key]
@@ -439,13 +450,14 @@ def _read_gradients(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | 
     return np.concatenate(values), np.concatenate(rtol), np.concatenate(atol)
 
 
-def _call(function: Callable[..., Any], *args: Any) -> tuple[Any, dict[str, Any] | None]:
+def _call(function: Callable[..., Any], *args: Any, copy: bool = True) -> tuple[Any, dict[str, Any] | None]:
     """Call user code on private copies, so that it cannot corrupt the check.
 
-    Arrays are copied here; parameter dicts must be fresh (see :func:`_fresh`). Callers run
-    it under ``np.errstate(all="ignore")``: a warning is not an exception of the user's.
+    Arrays are copied here (unless ``copy`` is false: the caller's own, unused afterwards);
+    parameter dicts must be fresh (see :func:`_fresh`). Callers run it under
+    ``np.errstate(all="ignore")``: a warning is not an exception of the user's.
     """
-    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
+    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args] if copy else args
     try:
         return function(*copies), None
     except Exception as exc:

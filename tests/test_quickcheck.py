@@ -1,0 +1,122 @@
+"""The one-point check: the full check's numbers and judgement at one point, quickly."""
+
+from __future__ import annotations
+
+import broken_backwards as bb
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gradcheck_xor import gradcheck as gc
+from gradcheck_xor import model, strategies
+from gradcheck_xor.quickcheck import PointCheck, check_point
+
+X, Y = model.xor_data()
+ALL_BACKWARDS = {**{k: v[0] for k, v in bb.BROKEN.items()}, **{k: v[0] for k, v in bb.CORRECT.items()}}
+
+
+def _full(backward, params, labels="(1, m)") -> gc._Measured:
+    return gc._measure(backward, gc._flatten(params)[None], X, Y, (labels,)).full()
+
+
+@given(
+    st.sampled_from(strategies.REGIMES).flatmap(strategies.parameters),
+    st.sampled_from(sorted(ALL_BACKWARDS)),
+    st.sampled_from(gc.LAYOUTS),
+)
+def test_it_judges_every_element_as_the_full_check_does(params, name, labels):
+    backward = ALL_BACKWARDS[name]
+    quick = check_point(backward, params, labels=labels)
+    full = _full(backward, params, labels)
+    assert np.array_equal(quick.passed, full.passed[0, 0])
+    # The same differences, summed in another order: equal to the round-off of h = 1e-6.
+    assert np.allclose(quick.numeric, full.expected[0, 0], rtol=1e-7, atol=1e-9, equal_nan=True)
+    assert np.allclose(quick.analytic, full.analytic[0, 0], rtol=0, atol=0, equal_nan=True)
+    assert quick.ok == (bool(full.passed.all()) and (full.status is None or full.status[0, 0] == "ok"))
+
+
+@given(st.integers(0, 10_000))
+def test_off_the_kinks_its_differences_are_the_textbook_loops(seed):
+    params = model.init_params(seed, bias=0.5)
+    Z1 = params["W1"] @ X + params["b1"]
+    if np.abs(Z1).min() < 1e-3:
+        return
+    expected = np.empty(9)
+    flat = gc._flatten(params)
+    for i in range(9):
+        up, down = flat.copy(), flat.copy()
+        up[i] += 1e-6
+        down[i] -= 1e-6
+        expected[i] = (model.loss(gc._unflatten(up), X, Y) - model.loss(gc._unflatten(down), X, Y)) / 2e-6
+    assert np.allclose(check_point(bb.correct, params).numeric, expected, rtol=1e-7, atol=1e-9)
+
+
+def test_a_right_backward_passes_at_the_notebooks_kinked_initial_point():
+    params = model.init_params(0)  # b1 = 0: sample (0, 0) sits on both kinks
+    check = check_point(bb.correct_model_gradients, params)
+    assert check.ok and check.passed.all() and check.problem is None
+    assert str(check) == "ok: all 9 elements agree with central differences"
+
+
+def test_the_notebooks_backward_fails_and_the_failing_elements_are_named():
+    params = model.init_params(0, bias=0.1)
+    check = check_point(bb.notebook_backward, params)
+    assert not check.ok
+    assert check.failing and set(check.failing) <= set(gc.ELEMENT_NAMES)
+    text = str(check)
+    assert text.startswith(f"not ok: {len(check.failing)} of 9 elements disagree")
+    assert all(name in text for name in check.failing)
+
+
+def test_a_backward_that_raises_or_returns_the_wrong_shape_is_a_problem_not_an_exception():
+    params = model.init_params(0, bias=0.1)
+    raised = check_point(bb.raises_zero_division, params)
+    assert not raised.ok and raised.problem["type"] == "ZeroDivisionError"
+    assert str(raised).startswith("not ok: the backward raised ZeroDivisionError")
+    missing = check_point(bb.missing_key, params)
+    assert not missing.ok and missing.problem["got"] == "missing"
+    assert np.isnan(missing.analytic).all() and not missing.passed.any()
+
+
+def test_a_float32_backward_gets_float32_tolerances():
+    params = model.init_params(3, bias=0.1)
+    assert check_point(bb.correct_in_float32, params).ok
+    assert not check_point(bb.float32_far_off, params).ok
+
+
+def test_the_parameters_given_stay_unchanged_and_the_result_is_plain_data():
+    params = model.init_params(5, bias=0.1)
+    before = {k: v.copy() for k, v in params.items()}
+    check = check_point(bb.correct_but_mutates_its_inputs, params)
+    assert check.ok
+    assert all(np.array_equal(params[k], before[k]) for k in params)
+    assert isinstance(check, PointCheck) and check.analytic.shape == check.numeric.shape == (9,)
+    assert X.flags.writeable and np.array_equal(X, model.xor_data()[0])
+
+
+def test_other_data_and_a_changed_data_set_are_used_as_given():
+    rng = np.random.default_rng(0)
+    X2 = rng.normal(size=(2, 6))
+    Y2 = (rng.random((1, 6)) > 0.5).astype(float)
+    params = model.init_params(1, bias=0.1)
+    check = check_point(bb.correct, params, X2, Y2)
+    full = gc._measure(bb.correct, gc._flatten(params)[None], X2, Y2, ("(1, m)",)).full()
+    assert check.ok and np.allclose(check.numeric, full.expected[0, 0], rtol=1e-9)
+    X2[0, 0] += 1.0  # the same arrays, changed: the check must see the new values
+    again = gc._measure(bb.correct, gc._flatten(params)[None], X2, Y2, ("(1, m)",)).full()
+    assert np.allclose(check_point(bb.correct, params, X2, Y2).numeric, again.expected[0, 0], rtol=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"labels": "(m, 1)"}, "labels: got '(m, 1)'"),
+        ({"params": {"W1": np.zeros((2, 2))}}, "missing key 'b1'"),
+        ({"params": {**model.init_params(0), "W2": np.zeros((2, 1))}}, "got (2, 1), expected (1, 2)"),
+    ],
+)
+def test_bad_arguments_are_refused_with_a_message_naming_them(kwargs, message):
+    call = {"params": model.init_params(0), **kwargs}
+    with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check_point(bb.correct, call.pop("params"), **call)
