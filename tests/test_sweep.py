@@ -144,7 +144,7 @@ def test_the_jax_engines_exp_is_within_a_few_ulp_of_numpys(jax_available, x):
     with jax_available.enable_x64(True):
         got = float(jax_available.jit(sweep._jax_exp)(np.float64(x)))
     expected = math.exp(x)
-    assert abs(got - expected) <= 2.5 * math.ulp(expected)
+    assert abs(got - expected) <= 4 * math.ulp(expected)
 
 
 def test_the_jax_engines_exp_saturates_instead_of_overflowing(jax_available):
