@@ -508,22 +508,34 @@ def _workers(n: int) -> list[_Worker]:
                 stderr=stderr,
             )
             _WORKERS.append(_Worker(process, stderr))
-        atexit.register(shutdown_jax_workers)
+        if not _AT_EXIT:
+            atexit.register(shutdown_jax_workers)
+            _AT_EXIT.append(True)
     return _WORKERS
 
 
-def shutdown_jax_workers() -> None:
-    """Stop the JAX backend's worker processes, if any run (they also stop at exit)."""
+_AT_EXIT: list[bool] = []  # whether shutdown_jax_workers is registered to run at exit
+
+
+def shutdown_jax_workers(*, kill: bool = False) -> None:
+    """Stop the JAX backend's worker processes, if any run (they also stop at exit).
+
+    Each finishes its task first, unless ``kill``: after an error or an interrupt, a task's
+    result is not wanted.
+    """
     workers, _WORKERS[:] = list(_WORKERS), []
     for worker in workers:
-        if worker.process.stdin is not None:
+        if kill:
+            worker.process.kill()
+        elif worker.process.stdin is not None:
             with contextlib.suppress(OSError):
                 worker.process.stdin.close()  # end of input: the worker's loop ends
     for worker in workers:
         try:
-            worker.process.wait(timeout=10)
+            worker.process.wait(timeout=None if kill else 60)
         except subprocess.TimeoutExpired:
             worker.process.kill()
+            worker.process.wait()
         worker.stderr.close()
 
 
@@ -595,7 +607,7 @@ def _train_jax(
                 )
             )
     except BaseException:
-        shutdown_jax_workers()  # a worker may be mid-task: start afresh next time
+        shutdown_jax_workers(kill=True)  # a worker may be mid-task: start afresh next time
         raise
     WORKER_PEAK_RSS[:] = [rss for _, rss in results]
     out = np.empty_like(P)

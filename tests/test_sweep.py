@@ -185,6 +185,17 @@ def test_a_jax_worker_that_dies_is_reported_and_replaced(jax_available):
     assert sweep._WORKERS == [] and all(p.poll() == 0 for p in processes)
 
 
+def test_an_interrupted_pooled_run_stops_its_workers_at_once(jax_available):
+    params = sweep.initial_params(range(16))
+
+    def interrupt(n: int) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        sweep.train_batch(params, steps=400_000, backend="jax", workers=2, on_progress=interrupt)
+    assert sweep._WORKERS == []  # killed, not left to finish 400,000 steps
+
+
 @pytest.mark.parametrize("rule", ["notebook", "bce"])
 def test_numpy_and_jax_classify_every_seed_the_same_way(jax_available, rule):
     kwargs = {"first_seed": 100, "steps": 3000, "rule": rule}
