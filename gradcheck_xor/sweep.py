@@ -579,8 +579,8 @@ def _train_jax(
     on_progress: Progress,
     workers: int | None = None,
 ) -> np.ndarray:
-    """Train on every core: one worker process per core, each with an equal share of the
-    seeds, or in this process when the job is small (or ``workers`` is 1)."""
+    """Train on every core: one worker process per core, the seeds dealt out to them in
+    chunks, or in this process when the job is small (or ``workers`` is 1)."""
     S = P.shape[1]
     if workers is None:
         workers = (os.cpu_count() or 1) if S * steps >= JAX_WORKERS_FROM else 1
@@ -593,26 +593,30 @@ def _train_jax(
         with lock:
             on_progress(n)
 
-    parts = list(_chunks(S, -(-S // workers)))
-    pool = _workers(len(parts))
+    # Tasks of about one chunk each, handed to whichever worker is free: a core that runs
+    # slower (another process on it) then takes fewer, and all finish at about the same time.
+    parts = list(_chunks(S, min(chunk, -(-S // workers))))
+    pending = list(reversed(parts))
+    out = np.empty_like(P)
+    peaks = [0] * workers
+
+    def serve(k: int, worker: _Worker) -> None:
+        while True:
+            with lock:
+                if not pending:
+                    return
+                part = pending.pop()
+            trained, peaks[k] = _run_on_worker(worker, P[:, part], steps, learning_rate, rule, chunk, report)
+            out[:, part] = trained
+
+    pool = _workers(min(workers, len(parts)))
     try:
-        with ThreadPoolExecutor(max_workers=len(parts)) as threads:
-            results = list(
-                threads.map(
-                    lambda worker, part: _run_on_worker(
-                        worker, P[:, part], steps, learning_rate, rule, chunk, report
-                    ),
-                    pool,
-                    parts,
-                )
-            )
+        with ThreadPoolExecutor(max_workers=len(pool)) as threads:
+            list(threads.map(serve, range(len(pool)), pool))  # list(): re-raise a worker's error
     except BaseException:
         shutdown_jax_workers(kill=True)  # a worker may be mid-task: start afresh next time
         raise
-    WORKER_PEAK_RSS[:] = [rss for _, rss in results]
-    out = np.empty_like(P)
-    for part, (trained, _) in zip(parts, results, strict=True):
-        out[:, part] = trained
+    WORKER_PEAK_RSS[:] = peaks[: len(pool)]
     return out
 
 
