@@ -610,12 +610,17 @@ def _train_jax(
             out[:, part] = trained
 
     pool = _workers(min(workers, len(parts)))
+    threads = ThreadPoolExecutor(max_workers=len(pool))
     try:
-        with ThreadPoolExecutor(max_workers=len(pool)) as threads:
-            list(threads.map(serve, range(len(pool)), pool))  # list(): re-raise a worker's error
-    except BaseException:
-        shutdown_jax_workers(kill=True)  # a worker may be mid-task: start afresh next time
+        for future in [threads.submit(serve, k, worker) for k, worker in enumerate(pool)]:
+            future.result()  # re-raises a worker's error
+    except BaseException:  # an error, or Ctrl-C: stop now, not after the tasks left
+        with lock:
+            pending.clear()
+        shutdown_jax_workers(kill=True)  # the threads waiting on them see the end at once
         raise
+    finally:
+        threads.shutdown()
     WORKER_PEAK_RSS[:] = peaks[: len(pool)]
     return out
 

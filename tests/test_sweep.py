@@ -186,14 +186,18 @@ def test_a_jax_worker_that_dies_is_reported_and_replaced(jax_available):
 
 
 def test_an_interrupted_pooled_run_stops_its_workers_at_once(jax_available):
-    params = sweep.initial_params(range(16))
+    params = sweep.initial_params(range(64))
+    calls: list[int] = []
 
     def interrupt(n: int) -> None:
+        calls.append(n)
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
-        sweep.train_batch(params, steps=400_000, backend="jax", workers=2, on_progress=interrupt)
-    assert sweep._WORKERS == []  # killed, not left to finish 400,000 steps
+        # chunk=8: eight tasks per worker, 2,000,000 steps each; the first report stops all
+        sweep.train_batch(params, steps=2_000_000, backend="jax", chunk=8, workers=2, on_progress=interrupt)
+    assert sweep._WORKERS == []  # killed, not left to finish
+    assert len(calls) <= 2  # no task was started after the interrupt
 
 
 @pytest.mark.parametrize("rule", ["notebook", "bce"])
