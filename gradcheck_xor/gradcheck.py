@@ -511,6 +511,14 @@ def _max_abs(X: np.ndarray) -> float:
     return _LAST_X[1]
 
 
+def _kink_reach(step: float, X: np.ndarray) -> float:
+    """How far from 0 a Z1 may be and still be crossed by the +-2h perturbations of a check.
+
+    A unit direction moves Z1[u, s] at most |x_s|_1 + 1 <= 2 max|X| + 1 per unit of step.
+    """
+    return 2 * step * (2 * _max_abs(X) + 1)
+
+
 def _kinks(
     theta: np.ndarray,
     V: np.ndarray | None,
@@ -525,9 +533,8 @@ def _kinks(
     """
     n, k = theta.shape[0], N_PARAMS if V is None else V.shape[1]
     Z1 = _network(theta, X, np.abs)[0] if Z1 is None else Z1
-    # A unit direction moves Z1[u, s] at most |x_s|_1 + 1 <= 2 max|X| + 1 per unit of step:
-    # the usual case, no Z1 within reach of the perturbations, needs nothing more.
-    if not has_kink or np.abs(Z1).min() > 2 * step * (2 * _max_abs(X) + 1):
+    # The usual case, no Z1 within reach of the perturbations, needs nothing more.
+    if not has_kink or np.abs(Z1).min() > _kink_reach(step, X):
         return _no_kinks(n, k)
     # Round-off of computing Z1: anything this close to 0 sits on the kink.
     p = _unflatten(theta)

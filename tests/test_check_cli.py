@@ -6,13 +6,14 @@ import json
 import subprocess
 import sys
 import textwrap
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_run import run_command
 
 from gradcheck_xor import model
-from gradcheck_xor.cli import main
 
 RIGHT = """
 import numpy as np
@@ -41,10 +42,7 @@ def user_file(tmp_path: Path) -> Path:
     return path
 
 
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(["check", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+run = partial(run_command, "check")
 
 
 def test_the_notebooks_backward_is_checked_by_default_and_named_half_mse(

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_run import run_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gradcheck_xor.cli import main
 from gradcheck_xor.params_io import SUFFIXES, save_params
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
@@ -36,10 +37,7 @@ class _WritesMarker:
         return (open, (self.marker, "w"))
 
 
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(["diagnose", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+_run = partial(run_command, "diagnose")
 
 
 # --- the bundled examples -------------------------------------------------------------------

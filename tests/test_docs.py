@@ -371,14 +371,18 @@ def test_getting_started_shows_the_readmes_two_commands(page: str) -> None:
     assert shown[:2] == [_readme_command("main-command"), _readme_command("test-command")]
 
 
+def _section(page: str, name: str) -> str:
+    """The body of the section headed ``### `name``` on a docs page (it must have one)."""
+    parts = (DOCS / page).read_text(encoding="utf-8").split(f"### `{name}`", 1)
+    assert len(parts) == 2, f"docs/{page} has no section for {name!r}"
+    return parts[1].split("\n### ", 1)[0]
+
+
 def test_the_oracle_page_shows_every_verdict_with_an_example() -> None:
     from gradcheck_xor.gradcheck import VERDICTS
 
-    text = (DOCS / "oracle.md").read_text(encoding="utf-8")
     for verdict in VERDICTS:
-        section = text.split(f"### `{verdict}`", 1)
-        assert len(section) == 2, f"docs/oracle.md has no section for the verdict {verdict!r}"
-        body = section[1].split("\n### ", 1)[0]
+        body = _section("oracle.md", verdict)
         if verdict != "ok":  # the ok example is the page's first one
             assert f"{verdict}:" in body, f"the {verdict!r} section shows no report with that verdict"
 
@@ -388,9 +392,7 @@ def test_the_diagnostics_page_explains_every_code_with_its_fix() -> None:
 
     text = (DOCS / "diagnostics.md").read_text(encoding="utf-8")
     for code in CODES:
-        section = text.split(f"### `{code}`", 1)
-        assert len(section) == 2, f"docs/diagnostics.md has no section for the code {code!r}"
-        body = section[1].split("\n### ", 1)[0]
+        body = _section("diagnostics.md", code)
         assert "**Why it matters.**" in body and "**Fix.**" in body, code
         assert f" {code}" in body or f"{code}:" in body, (
             f"the {code!r} section shows no finding with that code"

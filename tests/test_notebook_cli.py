@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
+from functools import partial
+
 import numpy as np
 import pytest
+from cli_run import run_command
 
 from gradcheck_xor import model, notebook
-from gradcheck_xor.cli import main
 
-
-def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(["notebook", *argv])
-    out, err = capsys.readouterr()
-    return code, out, err
+run = partial(run_command, "notebook")
 
 
 def test_both_runs_start_from_the_same_draw_and_report_their_own_end(

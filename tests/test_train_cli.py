@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pytest
+from cli_run import run_command
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from gradcheck_xor import cli, model, notebook, strategies, sweep
+from gradcheck_xor import model, notebook, strategies, sweep
 from gradcheck_xor.diagnostics import diagnose
 from gradcheck_xor.params_io import load_params, save_params
 
-
-def _run(capsys, *argv: str) -> tuple[int, str, str]:
-    code = cli.main(["train", *argv])
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+_run = partial(run_command, "train")
 
 
 # --- the trainer ---------------------------------------------------------------------------
