@@ -264,7 +264,7 @@ def _train_numpy(
         out[:, part] = block
 
     parts = list(_chunks(P.shape[1], chunk))
-    workers = min(len(parts), os.cpu_count() or 1)
+    workers = min(len(parts), len(_cores()))
     if workers == 1:
         for part in parts:
             train(part)
@@ -483,6 +483,13 @@ _WORKERS: list[_Worker] = []
 WORKER_PEAK_RSS: list[int] = []
 
 
+def _cores() -> list[int]:
+    """The cores this process may run on (where affinity is not known: all of them)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
 def _workers(n: int) -> list[_Worker]:
     """``n`` worker processes, each pinned to a core of its own (started on first use).
 
@@ -498,7 +505,7 @@ def _workers(n: int) -> list[_Worker]:
 
     if len(_WORKERS) != n:
         shutdown_jax_workers()
-        cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else list(range(n))
+        cores = _cores()
         for k in range(n):
             stderr = tempfile.TemporaryFile()  # noqa: SIM115 (closed by shutdown_jax_workers)
             process = subprocess.Popen(
@@ -583,7 +590,7 @@ def _train_jax(
     chunks, or in this process when the job is small (or ``workers`` is 1)."""
     S = P.shape[1]
     if workers is None:
-        workers = (os.cpu_count() or 1) if S * steps >= JAX_WORKERS_FROM else 1
+        workers = len(_cores()) if S * steps >= JAX_WORKERS_FROM else 1
     workers = max(1, min(workers, -(-S // 8)))
     if workers == 1:
         return _train_jax_here(P, steps, learning_rate, rule, chunk, on_progress)
@@ -632,7 +639,7 @@ def jax_workers() -> int:
     """
     import jax  # noqa: F401
 
-    return os.cpu_count() or 1
+    return len(_cores())
 
 
 # --- training and classifying a batch ------------------------------------------------------
