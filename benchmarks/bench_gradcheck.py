@@ -100,10 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     }
     # Short warmed batches, interleaved: on a shared machine each side gets the same chances
     # of a quiet moment, and the minimum over the rounds is its cost without interference
-    # (as timeit advises).
+    # (as timeit advises). Each batch lasts a few milliseconds at least: check_point's runs
+    # 100 calls, since the first calls after torch's run refill the processor's caches, which
+    # would weigh on a batch of 20 calls (1.5 ms) by several percent.
     for _ in range(args.rounds):
         timings["torch"].append(per_call(lambda: torch.autograd.gradcheck(loss, tensors), 2))
-        timings["point"].append(per_call(lambda: check_point(backward, params), 20))
+        timings["point"].append(per_call(lambda: check_point(backward, params), 100))
         timings["measure"].append(per_call(lambda: _measure(backward, theta, X, Y, ("(1, m)",)), 20))
         timings["report"].append(
             per_call(lambda: check_backward(backward, params=params, layouts=("(1, m)",)), 10)

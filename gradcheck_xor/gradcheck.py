@@ -124,8 +124,10 @@ class Loss:
 
 
 def _bce_terms(z: np.ndarray, y: np.ndarray) -> np.ndarray:
-    # -[y log s(z) + (1 - y) log(1 - s(z))] = softplus(z) - y z, finite for any finite logit.
-    return np.logaddexp(0.0, z) - y * z
+    # -[y log s(z) + (1 - y) log(1 - s(z))] = (1 - y) softplus(z) + y softplus(-z), finite for
+    # any finite logit. Two non-negative terms: unlike softplus(z) - y z, nothing cancels
+    # when the output saturates (a 0/1 label keeps just one of them, exactly).
+    return (1.0 - y) * np.logaddexp(0.0, z) + y * np.logaddexp(0.0, -z)
 
 
 def _sq_grad(z: np.ndarray, y: np.ndarray) -> np.ndarray:

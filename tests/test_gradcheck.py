@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from typing import Any
 
@@ -404,3 +405,12 @@ def test_bad_arguments_are_refused_with_a_message_naming_them(
     kwargs = {"backward": good_backward, **kwargs}
     with pytest.raises(error, match=f"^{re.escape(message)}$"):
         check_backward(kwargs.pop("backward"), **kwargs)
+
+
+@given(st.floats(-700, 700), st.sampled_from([0.0, 1.0]))
+def test_the_bce_terms_keep_their_precision_where_the_sigmoid_saturates(z, y):
+    # -log(sigmoid(z)) for y = 1 and -log(1 - sigmoid(z)) for y = 0, to a few ulp, even where
+    # softplus(z) - y z would cancel to nothing (z = 40, y = 1 gives 4.2e-18, not 0).
+    expected = math.log1p(math.exp(-abs(z))) + max(0.0, z if y == 0.0 else -z)
+    got = float(gc.LOSSES["bce"].terms(np.array([z]), np.array([y]))[0])
+    assert math.isclose(got, expected, rel_tol=1e-14, abs_tol=0.0)
