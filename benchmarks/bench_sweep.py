@@ -148,7 +148,9 @@ def main(argv: list[str] | None = None) -> int:
             _, compile_s, _ = _timed(
                 lambda: sweep.train_batch(params, steps=4, backend="jax", workers=workers)
             )
-        trained, wall, cpu = _timed(lambda b=backend: sweep.train_batch(params, steps=args.steps, backend=b))
+        trained, wall, cpu = _timed(  # as warmed up: the same worker processes (NumPy ignores them)
+            lambda b=backend: sweep.train_batch(params, steps=args.steps, backend=b, workers=workers)
+        )
         work = args.seeds * args.steps
         ns, cpu_ns = 1e9 * wall / work, 1e9 * cpu / work
         # The notebook's loop again, right after: the baseline for this backend is the mean of

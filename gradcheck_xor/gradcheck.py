@@ -215,12 +215,15 @@ _KINK_SLOPES: dict[str, tuple[float, float] | None] = {
 # --- parameter vectors ---------------------------------------------------------------------
 
 
-def _exactly(arrays: Sequence[Any], shapes: Sequence[tuple[int, ...]]) -> bool:
-    """Whether ``arrays`` are float64 ndarrays of exactly these shapes (the usual case, quickly)."""
-    for a, shape in zip(arrays, shapes, strict=True):
-        if type(a) is not np.ndarray or a.dtype is not _F64 or a.shape != shape:
-            return False
-    return True
+def _exactly(arrays: Sequence[Any], shapes: tuple[tuple[int, ...], ...]) -> bool:
+    """Whether the four ``arrays`` (a parameter or a gradient dict's values) are float64
+    ndarrays of exactly these shapes: the usual case, tested quickly."""
+    a, b, c, d = arrays
+    return (
+        type(a) is type(b) is type(c) is type(d) is np.ndarray
+        and a.dtype is b.dtype is c.dtype is d.dtype is _F64
+        and (a.shape, b.shape, c.shape, d.shape) == shapes
+    )
 
 
 def _flatten(params: Mapping[str, Any], where: str = "params") -> np.ndarray:
@@ -406,8 +409,8 @@ def _raised(exc: Exception, function: str) -> dict[str, Any]:
     return {"function": function, "type": type(exc).__name__, "message": str(exc), "where": _where(exc)}
 
 
-_EXACT_SHAPES = list(SHAPES.values())
-_PARAM_SHAPES = list(model.PARAM_SHAPES.values())
+_EXACT_SHAPES = tuple(SHAPES.values())
+_PARAM_SHAPES = tuple(model.PARAM_SHAPES.values())
 _F64 = np.dtype(np.float64)
 _RTOL64 = np.full(N_PARAMS, TOLERANCES[np.dtype(np.float64)][0])
 _ATOL64 = np.full(N_PARAMS, TOLERANCES[np.dtype(np.float64)][1])
@@ -452,14 +455,13 @@ def _read_gradients(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | 
     return np.concatenate(values), np.concatenate(rtol), np.concatenate(atol)
 
 
-def _call(function: Callable[..., Any], *args: Any, copy: bool = True) -> tuple[Any, dict[str, Any] | None]:
+def _call(function: Callable[..., Any], *args: Any) -> tuple[Any, dict[str, Any] | None]:
     """Call user code on private copies, so that it cannot corrupt the check.
 
-    Arrays are copied here (unless ``copy`` is false: the caller's own, unused afterwards);
-    parameter dicts must be fresh (see :func:`_fresh`). Callers run it under
-    ``np.errstate(all="ignore")``: a warning is not an exception of the user's.
+    Arrays are copied here; parameter dicts must be fresh (see :func:`_fresh`). Callers run
+    it under ``np.errstate(all="ignore")``: a warning is not an exception of the user's.
     """
-    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args] if copy else args
+    copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     try:
         return function(*copies), None
     except Exception as exc:

@@ -25,8 +25,10 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck_xor import model
 from gradcheck_xor.gradcheck import (
+    _EXACT_SHAPES,
+    _F64,
+    _PARAM_SHAPES,
     _XOR_X,
     _XOR_Y,
     ELEMENT_NAMES,
@@ -34,12 +36,12 @@ from gradcheck_xor.gradcheck import (
     KEYS,
     LAYOUTS,
     N_PARAMS,
-    SHAPES,
     STEP,
     TOLERANCES,
     Backward,
     _data,
     _design,
+    _exactly,
     _flatten,
     _fresh,
     _kink_reach,
@@ -93,25 +95,12 @@ def _describe(problem: dict[str, Any]) -> str:
 _CACHE: dict[Any, tuple[Any, ...]] = {}
 _PARAMS_OF = operator.itemgetter(*KEYS)
 _GRADS_OF = operator.itemgetter(*GRAD_KEYS)
-_PARAM_SHAPES = tuple(model.PARAM_SHAPES.values())
-_GRAD_SHAPES = tuple(SHAPES[key] for key in GRAD_KEYS)
-_F64 = np.dtype(np.float64)
 _ONE = np.ones(1).tobytes()
 _ROWS = 2 * N_PARAMS + 1  # the point, then each element at +h, then each at -h
 _RTOL, _ATOL = TOLERANCES[_F64]
 # |theta|_1 (1 + max|X|) below this bounds every number of the quick path by 1e100, and
 # their products by 1e200: nothing overflows.
 _LARGE = 1e100
-
-
-def _plain(arrays: tuple[Any, ...], shapes: tuple[tuple[int, ...], ...]) -> bool:
-    """Whether four values are float64 ndarrays of exactly these shapes (the usual case)."""
-    a, b, c, d = arrays
-    return (
-        type(a) is type(b) is type(c) is type(d) is np.ndarray
-        and a.dtype is b.dtype is c.dtype is d.dtype is _F64
-        and (a.shape, b.shape, c.shape, d.shape) == shapes
-    )
 
 
 def _flat(arrays: tuple[np.ndarray, ...], end: bytes = b"") -> np.ndarray:
@@ -206,7 +195,7 @@ def check_point(
         raise ValueError(f"labels: got {labels!r}, expected one of {', '.join(map(repr, LAYOUTS))}.")
     try:
         arrays = _PARAMS_OF(params)
-        plain = _plain(arrays, _PARAM_SHAPES)
+        plain = _exactly(arrays, _PARAM_SHAPES)
     except Exception:  # not a dict of the four arrays: _flatten converts, or says what is wrong
         plain = False
     point = _flat(arrays, _ONE) if plain else np.append(_flatten(params), 1.0)  # (theta, 1)
@@ -264,7 +253,7 @@ def _judge(result: Any, numeric: np.ndarray) -> PointCheck:
     """Compare what the backward returned with the central differences ``numeric``."""
     try:
         grads = _GRADS_OF(result)
-        plain = _plain(grads, _GRAD_SHAPES)
+        plain = _exactly(grads, _EXACT_SHAPES)
     except Exception:  # not a dict of the four arrays: _read_gradients says what is wrong
         plain = False
     if plain:

@@ -29,6 +29,7 @@ ufuncs release the GIL), JAX, for large jobs, with a worker process per core.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import itertools
 import json
@@ -244,6 +245,17 @@ def _chunks(n: int, size: int) -> Iterator[slice]:
         yield slice(start, stop)
 
 
+def _serialised(on_progress: Progress) -> Progress:
+    """``on_progress``, called by one thread at a time (the training threads all report)."""
+    lock = threading.Lock()
+
+    def report(n: int) -> None:
+        with lock:
+            on_progress(n)
+
+    return report
+
+
 def _train_numpy(
     P: np.ndarray, steps: int, learning_rate: float, rule: str, chunk: int, on_progress: Progress
 ) -> np.ndarray:
@@ -251,11 +263,7 @@ def _train_numpy(
     run, so chunks train in parallel. Each chunk's arithmetic does not depend on the others,
     so the results are the same bits whatever the chunking and threading."""
     out = np.empty_like(P)
-    lock = threading.Lock()
-
-    def report(k: int) -> None:
-        with lock:
-            on_progress(k)
+    report = _serialised(on_progress)
 
     def train(part: slice) -> None:
         block = np.array(P[:, part])  # contiguous, so every row is a contiguous view
@@ -290,7 +298,7 @@ def _ln2_split() -> tuple[float, float]:
 
 
 _LN2_HI, _LN2_LO = _ln2_split()
-_LOG2_E = 1.0 / math.log(2.0)
+_LOG2_E = 1.0 / LN2
 _EXP_TAYLOR = tuple(1.0 / math.factorial(k) for k in range(13))  # exp(r), degree 12
 _TWO_52_51 = 2.0**52 + 2.0**51  # added to an integer-valued n < 2**51, puts n in the low bits
 
@@ -500,7 +508,6 @@ def _workers(n: int) -> list[_Worker]:
     scales. Plain subprocesses rather than ``multiprocessing``, so that the caller's script
     is never imported again in the workers.
     """
-    import atexit
     import tempfile
 
     if len(_WORKERS) != n:
@@ -515,13 +522,7 @@ def _workers(n: int) -> list[_Worker]:
                 stderr=stderr,
             )
             _WORKERS.append(_Worker(process, stderr))
-        if not _AT_EXIT:
-            atexit.register(shutdown_jax_workers)
-            _AT_EXIT.append(True)
     return _WORKERS
-
-
-_AT_EXIT: list[bool] = []  # whether shutdown_jax_workers is registered to run at exit
 
 
 def shutdown_jax_workers(*, kill: bool = False) -> None:
@@ -546,6 +547,9 @@ def shutdown_jax_workers(*, kill: bool = False) -> None:
         worker.stderr.close()
 
 
+atexit.register(shutdown_jax_workers)  # nothing to do unless workers run
+
+
 def _run_on_worker(
     worker: _Worker, P: np.ndarray, steps: int, learning_rate: float, rule: str, chunk: int, report: Progress
 ) -> tuple[np.ndarray, int]:
@@ -568,7 +572,11 @@ def _run_on_worker(
             break
     except (OSError, ValueError):
         pass
-    worker.process.wait(timeout=10)
+    try:
+        worker.process.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # alive, but not speaking the protocol
+        worker.process.kill()
+        worker.process.wait()
     worker.stderr.seek(0)
     tail = worker.stderr.read().decode(errors="replace").strip().splitlines()[-1:]
     raise RuntimeError(
@@ -595,17 +603,15 @@ def _train_jax(
     if workers == 1:
         return _train_jax_here(P, steps, learning_rate, rule, chunk, on_progress)
     lock = threading.Lock()
-
-    def report(n: int) -> None:
-        with lock:
-            on_progress(n)
+    report = _serialised(on_progress)
 
     # Tasks of about one chunk each, handed to whichever worker is free: a core that runs
     # slower (another process on it) then takes fewer, and all finish at about the same time.
     parts = list(_chunks(S, min(chunk, -(-S // workers))))
     pending = list(reversed(parts))
     out = np.empty_like(P)
-    peaks = [0] * workers
+    pool = _workers(min(workers, len(parts)))
+    peaks = [0] * len(pool)
 
     def serve(k: int, worker: _Worker) -> None:
         while True:
@@ -616,7 +622,6 @@ def _train_jax(
             trained, peaks[k] = _run_on_worker(worker, P[:, part], steps, learning_rate, rule, chunk, report)
             out[:, part] = trained
 
-    pool = _workers(min(workers, len(parts)))
     threads = ThreadPoolExecutor(max_workers=len(pool))
     try:
         for future in [threads.submit(serve, k, worker) for k, worker in enumerate(pool)]:
@@ -628,7 +633,7 @@ def _train_jax(
         raise
     finally:
         threads.shutdown()
-    WORKER_PEAK_RSS[:] = peaks[: len(pool)]
+    WORKER_PEAK_RSS[:] = peaks
     return out
 
 
@@ -636,9 +641,12 @@ def jax_workers() -> int:
     """How many cores a large JAX sweep trains on (a worker process each).
 
     Raises ImportError when JAX is not installed, so a command can say so before it starts.
+    It only looks for JAX: a large sweep runs JAX in its workers, not in this process.
     """
-    import jax  # noqa: F401
+    import importlib.util
 
+    if importlib.util.find_spec("jax") is None:
+        raise ImportError("No module named 'jax'")
     return len(_cores())
 
 

@@ -124,7 +124,7 @@ def jax_available():
 @pytest.mark.parametrize("rule", ["notebook", "bce"])
 def test_jax_engine_matches_the_reference_trainer_from_the_notebooks_seeds(jax_available, rule):
     seeds = [0, 1, 2, 3, 42]
-    steps = FEW_STEPS + 1  # odd: the last step runs outside the two-step loop
+    steps = FEW_STEPS + 1  # not a multiple of 4: the last step runs outside the four-step loop
     trained = sweep.train_batch(sweep.initial_params(seeds), steps=steps, rule=rule, backend="jax", chunk=4)
     for i, seed in enumerate(seeds):
         expected = _reference(model.init_params(seed), rule, steps)
@@ -189,14 +189,18 @@ def test_an_interrupted_pooled_run_stops_its_workers_at_once(jax_available):
     params = sweep.initial_params(range(64))
     calls: list[int] = []
 
+    processes: list[subprocess.Popen] = []
+
     def interrupt(n: int) -> None:
         calls.append(n)
+        processes[:] = processes or [w.process for w in sweep._WORKERS]
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
         # chunk=8: eight tasks per worker, 2,000,000 steps each; the first report stops all
         sweep.train_batch(params, steps=2_000_000, backend="jax", chunk=8, workers=2, on_progress=interrupt)
     assert sweep._WORKERS == []  # killed, not left to finish
+    assert processes and all(p.returncode is not None and p.returncode < 0 for p in processes)  # by a signal
     assert len(calls) <= 2  # no task was started after the interrupt
 
 
