@@ -73,7 +73,8 @@ def test_forward_propagation_reproduces_the_printed_output() -> None:
 
 def test_compute_loss_gives_the_printed_loss_ln2() -> None:
     _, A2 = nb.forward_propagation(nb.inputs, PRINTED_FINAL)
-    assert nb.compute_loss(nb.outputs, A2) == 0.6931471805599453
+    # The notebook printed every digit, but np.log's last bit depends on the processor.
+    assert nb.compute_loss(nb.outputs, A2) == pytest.approx(0.6931471805599453, rel=1e-15, abs=0)
 
 
 def test_display_results_prints_the_notebooks_table(capsys: pytest.CaptureFixture[str]) -> None:
