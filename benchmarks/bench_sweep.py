@@ -59,9 +59,6 @@ backend, n, steps = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 result = sweep.run_sweep(n, steps=steps, backend=backend)
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
 counts = sweep.summarize(result)["counts"]
-# A sweep this short trains in this process; had it used JAX's worker processes, their
-# peaks add up with this one.
-peak += sum(sweep.WORKER_PEAK_RSS)
 print(json.dumps({"peak_rss_bytes": peak, "counts": counts, "seconds": result.seconds}))
 """
 
@@ -129,7 +126,11 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(f"    seconds: {json.dumps(seconds)}; outcomes {run['counts']}")
 
-    workers = sweep.jax_workers() if "jax" in backends else 0
+    devices = 0
+    if "jax" in backends:
+        from gradcheck_xor import _sweep_jax
+
+        devices = len(_sweep_jax.available_devices())
 
     # The baseline, and the reference for fidelity: the notebook's loop from seed 0.
     (reference, _), wall, cpu = _timed(lambda: notebook.train(model.init_params(0), iterations=args.steps))
@@ -144,13 +145,9 @@ def main(argv: list[str] | None = None) -> int:
     outcomes: dict[str, np.ndarray] = {}
     for backend in backends:
         compile_s = 0.0
-        if backend == "jax":  # start the worker processes and compile, on the same shapes
-            _, compile_s, _ = _timed(
-                lambda: sweep.train_batch(params, steps=4, backend="jax", workers=workers)
-            )
-        trained, wall, cpu = _timed(  # as warmed up: the same worker processes (NumPy ignores them)
-            lambda b=backend: sweep.train_batch(params, steps=args.steps, backend=b, workers=workers)
-        )
+        if backend == "jax":  # compile, on the same shapes and devices as the run
+            _, compile_s, _ = _timed(lambda: sweep.train_batch(params, steps=4, backend="jax"))
+        trained, wall, cpu = _timed(lambda b=backend: sweep.train_batch(params, steps=args.steps, backend=b))
         work = args.seeds * args.steps
         ns, cpu_ns = 1e9 * wall / work, 1e9 * cpu / work
         # The notebook's loop again, right after: the baseline for this backend is the mean of
@@ -173,11 +170,10 @@ def main(argv: list[str] | None = None) -> int:
             "seed0_max_abs_diff": gap,
             "counts": counts,
         }
-        where = f" ({workers} worker process(es), one per core)" if backend == "jax" else ""
+        where = f" ({devices} device(s) in this process, one per core)" if backend == "jax" else ""
         print(f"\n{backend} sweep{where}")
-        cpu_note = "" if backend == "jax" else f" (cpu {cpu_ns:.2f})"  # JAX's CPU time is the workers'
-        print(f"  {ns:.2f} ns per seed-step{cpu_note}; {wall:.1f} s for the run", end="")
-        print(f" + {compile_s:.1f} s to start the workers and compile" if backend == "jax" else "")
+        print(f"  {ns:.2f} ns per seed-step (cpu {cpu_ns:.2f}); {wall:.1f} s for the run", end="")
+        print(f" + {compile_s:.1f} s to compile" if backend == "jax" else "")
         print(f"  {speedup:,.0f}x the notebook loop's speed per step ({baseline_ns:,.0f} ns around this run)")
         print(f"  target <= {target:g} ns per seed-step: {verdict(ns <= target)}")
         implied = REFERENCE_NOTEBOOK_NS / target
@@ -186,9 +182,7 @@ def main(argv: list[str] | None = None) -> int:
             f"/ {target:g} ns = {implied:,.0f}x; measured {speedup:,.0f}x: {verdict(speedup >= implied)}"
         )
         if backend == "jax":
-            rss = sweep.WORKER_PEAK_RSS
-            figures[backend]["worker_peak_rss_bytes"] = rss
-            print(f"  workers' peak RSS: {', '.join(f'{r / 1024**2:,.0f} MiB' for r in rss)}")
+            figures[backend]["devices"] = devices
             total = wall + compile_s
             print(
                 f"  whole protocol {total:.1f} s, "

@@ -6,6 +6,8 @@ import json
 import math
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -109,11 +111,28 @@ def test_train_batch_leaves_its_input_unchanged_and_zero_steps_return_it():
         assert np.array_equal(unchanged[name], copy[name])
 
 
-def test_progress_reports_add_up_to_every_seed_step():
+@pytest.mark.parametrize("chunk", [4, 8192], ids=["threads", "one-chunk"])
+def test_progress_reports_add_up_to_every_seed_step(chunk):
     reported: list[int] = []
-    sweep.train_batch(sweep.initial_params(range(10)), steps=333, chunk=4, on_progress=reported.append)
-    assert sum(reported) == 10 * 333
-    assert len(reported) > 3
+    sweep.train_batch(sweep.initial_params(range(10)), steps=1000, chunk=chunk, on_progress=reported.append)
+    assert sum(reported) == 10 * 1000
+    assert all(n > 0 for n in reported)
+    if chunk == 8192:  # in this thread, every 128 steps of a small chunk
+        assert len(reported) > 3
+
+
+def test_an_interrupted_numpy_run_stops_its_threads_at_once():
+    params = sweep.initial_params(range(3 * 4096))  # three chunks: a thread per core trains them
+    threads_before = threading.active_count()
+
+    def interrupt(n: int) -> None:
+        raise KeyboardInterrupt
+
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        sweep.train_batch(params, steps=10**7, chunk=4096, on_progress=interrupt)
+    assert time.monotonic() - started < 30  # generous: a run to the end would take hours
+    assert threading.active_count() == threads_before
 
 
 @pytest.fixture(scope="module")
@@ -141,67 +160,80 @@ def test_jax_progress_reports_add_up_to_every_seed_step(jax_available):
 @given(x=st.floats(-708.0, 709.0))
 @settings(max_examples=300)
 def test_the_jax_engines_exp_is_within_a_few_ulp_of_numpys(jax_available, x):
+    from gradcheck_xor import _sweep_jax
+
     with jax_available.enable_x64(True):
-        got = float(jax_available.jit(sweep._jax_exp)(np.float64(x)))
+        got = float(jax_available.jit(_sweep_jax.exp)(np.float64(x)))
     expected = math.exp(x)
     assert abs(got - expected) <= 4 * math.ulp(expected)
 
 
 def test_the_jax_engines_exp_saturates_instead_of_overflowing(jax_available):
+    from gradcheck_xor import _sweep_jax
+
     x = np.array([-1e308, -800.0, -708.0, 0.0, 1.0, 709.0, 800.0, 1e308])
     with jax_available.enable_x64(True):
-        got = np.asarray(jax_available.jit(sweep._jax_exp)(x))
+        got = np.asarray(jax_available.jit(_sweep_jax.exp)(x))
     assert np.all(np.isfinite(got)) and np.all(got > 0)
     assert got[0] == got[1] == got[2] and got[-1] == got[-2] == got[-3]  # clamped to exp(+-708/709)
     assert np.allclose(got[2:-2], np.exp(x[2:-2]), rtol=1e-15, atol=0)
 
 
-def test_jax_worker_processes_train_the_same_bits_as_this_process(jax_available):
+# A JAX process of its own: how many devices the engine shards over depends on whether JAX's
+# backend had started before the first sweep (in this test run, other tests may have started it).
+_JAX_CHILD = """
+import sys
+import jax
+import numpy as np
+from gradcheck_xor import _sweep_layout, sweep
+if sys.argv[1] == "started":
+    jax.numpy.zeros(1).block_until_ready()  # the backend starts with JAX's default: one CPU device
+reported = []
+trained = sweep.train_batch(
+    sweep.initial_params(range(40, 61)), steps=203, backend="jax", chunk=8, on_progress=reported.append
+)
+print(len(jax.devices()), _sweep_layout.cores(), sum(reported))
+print(np.concatenate([trained[k].ravel() for k in sorted(trained)]).tobytes().hex())
+"""
+
+
+@pytest.mark.parametrize("backend_state", ["fresh", "started"])
+def test_the_sharded_jax_engine_trains_the_same_bits_on_any_number_of_devices(jax_available, backend_state):
     params = sweep.initial_params(range(40, 61))
-    reported: list[int] = []
-    here = sweep.train_batch(params, steps=203, backend="jax", chunk=8, workers=1)
-    pooled = sweep.train_batch(
-        params, steps=203, backend="jax", chunk=8, workers=2, on_progress=reported.append
+    here = sweep.train_batch(params, steps=203, backend="jax", chunk=8, devices=1)
+    done = subprocess.run(
+        [sys.executable, "-c", _JAX_CHILD, backend_state], capture_output=True, text=True, timeout=300
     )
+    assert done.returncode == 0, done.stderr
+    counts, bits = done.stdout.split("\n")[:2]
+    n_devices, n_cores, reported = map(int, counts.split())
+    assert n_devices == (n_cores if backend_state == "fresh" else 1)
+    assert reported == 21 * 203
+    assert bits == np.concatenate([here[k].ravel() for k in sorted(here)]).tobytes().hex()
+
+
+def test_the_jax_engine_gives_the_same_bits_whatever_the_chunk_size(jax_available):
+    params = sweep.initial_params(range(50))
+    whole = sweep.train_batch(params, steps=57, backend="jax")
+    pieces = sweep.train_batch(params, steps=57, backend="jax", chunk=8)
     for name in model.PARAM_SHAPES:
-        assert np.array_equal(here[name], pooled[name]), name
-    assert sum(reported) == 21 * 203
-    assert len(sweep.WORKER_PEAK_RSS) == 2 and min(sweep.WORKER_PEAK_RSS) > 0
+        assert np.array_equal(whole[name], pieces[name]), name
 
 
-def test_a_jax_worker_that_dies_is_reported_and_replaced(jax_available):
-    params = sweep.initial_params(range(16))
-    sweep.train_batch(params, steps=4, backend="jax", workers=2)  # the workers are running
-    sweep._WORKERS[0].process.kill()
-    sweep._WORKERS[0].process.wait()
-    with pytest.raises(RuntimeError, match="a JAX sweep worker stopped"):
-        sweep.train_batch(params, steps=4, backend="jax", workers=2)
-    assert sweep._WORKERS == []  # all stopped; the next call starts afresh
-    again = sweep.train_batch(params, steps=4, backend="jax", workers=2)
-    expected = sweep.train_batch(params, steps=4, backend="jax", workers=1)
-    assert all(np.array_equal(again[k], expected[k]) for k in model.PARAM_SHAPES)
-    processes = [w.process for w in sweep._WORKERS]
-    sweep.shutdown_jax_workers()
-    assert sweep._WORKERS == [] and all(p.poll() == 0 for p in processes)
-
-
-def test_an_interrupted_pooled_run_stops_its_workers_at_once(jax_available):
+def test_an_interrupted_jax_run_stops_after_one_block_of_steps(jax_available):
     params = sweep.initial_params(range(64))
+    sweep.train_batch(params, steps=4, backend="jax", chunk=8)  # compiled: the timing below is training
     calls: list[int] = []
-
-    processes: list[subprocess.Popen] = []
 
     def interrupt(n: int) -> None:
         calls.append(n)
-        processes[:] = processes or [w.process for w in sweep._WORKERS]
         raise KeyboardInterrupt
 
+    started = time.monotonic()
     with pytest.raises(KeyboardInterrupt):
-        # chunk=8: eight tasks per worker, 2,000,000 steps each; the first report stops all
-        sweep.train_batch(params, steps=2_000_000, backend="jax", chunk=8, workers=2, on_progress=interrupt)
-    assert sweep._WORKERS == []  # killed, not left to finish
-    assert processes and all(p.returncode is not None and p.returncode < 0 for p in processes)  # by a signal
-    assert len(calls) <= 2  # no task was started after the interrupt
+        sweep.train_batch(params, steps=10**9, backend="jax", chunk=8, on_progress=interrupt)
+    assert time.monotonic() - started < 30  # generous: a run to the end would take hours
+    assert len(calls) == 1 and 0 < calls[0] < 64 * 10**9
 
 
 @pytest.mark.parametrize("rule", ["notebook", "bce"])
@@ -470,3 +502,19 @@ def test_sweep_command_without_jax_names_the_extra_to_install(monkeypatch, capsy
         "gradcheck-xor sweep: error: the jax backend needs JAX, which is not installed: "
         "pip install 'gradcheck-xor[jax]'\n"
     )
+
+
+# --- one run's loss history ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", sweep.RULES)
+def test_train_one_keeps_the_loss_before_every_kth_step_of_a_long_run(monkeypatch, rule):
+    X, Y = model.xor_data()
+    params = model.init_params(0)
+    full_params, every_loss = sweep.train_one(params, X, Y, rule=rule, steps=95)
+    monkeypatch.setattr(model, "MAX_HISTORY", 10)  # 95 steps is then a long run
+    assert model.history_every(95) == 10
+    trained, kept = sweep.train_one(params, X, Y, rule=rule, steps=95)
+    assert np.array_equal(kept, every_loss[::10])
+    for name in model.PARAM_SHAPES:
+        assert np.array_equal(trained[name], full_params[name]), name
