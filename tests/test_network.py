@@ -1,0 +1,558 @@
+"""The network description: any widths, depth, activation, output, loss, layout and bias
+style, with its exact gradient checked against finite differences, against itself in the
+other layout, against PyTorch autograd, and, on the XOR default, against the 2-2-1 model."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+from hypothesis import strategies as st
+
+from gradcheck_xor import model
+from gradcheck_xor import network as nw
+
+EPS = float(np.finfo(np.float64).eps)
+H = 1e-6  # the finite-difference step
+BIAS_STYLES = {"column": lambda n: (n, 1), "flat": lambda n: (n,), "row": lambda n: (1, n), "none": None}
+
+
+# --- strategies --------------------------------------------------------------------------------
+
+
+@st.composite
+def networks(draw: st.DrawFn) -> nw.Network:
+    """Any network of 1 to 4 layers, widths 1-12, every output x valid loss x layout, each
+    layer's bias absent or shaped (n, 1), (n,) or (1, n), upper- or lower-case weight keys."""
+    depth = draw(st.integers(1, 4))
+    output = draw(st.sampled_from(nw.OUTPUTS))
+    widths = draw(st.lists(st.integers(1, 12), min_size=depth + 1, max_size=depth + 1))
+    if output == "softmax":
+        widths[-1] = draw(st.integers(2, 12))
+    loss = draw(st.sampled_from([k for k, v in nw.LOSS_CATALOGUE.items() if output in v.outputs]))
+    w = draw(st.sampled_from("Ww"))
+    names, bias_shapes = [], []
+    for i, n in enumerate(widths[1:], 1):
+        style = BIAS_STYLES[draw(st.sampled_from(sorted(BIAS_STYLES)))]
+        names.append((f"{w}{i}", None if style is None else f"b{i}"))
+        bias_shapes.append(None if style is None else style(n))
+    layout = draw(st.sampled_from(nw.LAYOUTS))
+    hidden = draw(st.sampled_from(nw.HIDDEN))
+    return nw.Network(tuple(widths), hidden, output, loss, layout, tuple(names), tuple(bias_shapes))
+
+
+@dataclasses.dataclass
+class Case:
+    net: nw.Network
+    params: dict[str, np.ndarray]
+    X: np.ndarray
+    Y: np.ndarray  # as the caller gives it: classes (m,) or one-hot for a softmax
+
+
+@st.composite
+def cases(draw: st.DrawFn, nets: st.SearchStrategy[nw.Network] | None = None, scale: float = 1.0) -> Case:
+    """A network, parameters of unit-ish pre-activations (``scale`` times), inputs and labels
+    of its own kind: 0/1 for a sigmoid, reals for an identity, classes or one-hot for a softmax."""
+    net = draw(networks() if nets is None else nets)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    m = draw(st.integers(1, 8))
+    params = {}
+    for key, shape in net.param_shapes.items():
+        fan_in = net.widths[int(key[1:]) - 1]
+        spread = 1.5 / math.sqrt(fan_in) if key[0] in "Ww" else 0.5
+        params[key] = scale * spread * rng.standard_normal(shape)
+    cols = net.layout == "columns"
+    n_in, n_out = net.widths[0], net.n_out
+    X = rng.standard_normal((n_in, m) if cols else (m, n_in))
+    if net.output == "softmax":
+        Y = rng.integers(0, n_out, m).astype(np.float64)
+        if draw(st.booleans()):  # one-hot in the layout
+            Y = (np.arange(n_out)[:, None] == Y).astype(np.float64)
+            Y = Y if cols else Y.T
+    else:
+        Y = rng.standard_normal((n_out, m)) if net.output == "identity" else rng.integers(0, 2, (n_out, m))
+        Y = np.asarray(Y, dtype=np.float64) if cols else np.asarray(Y.T, dtype=np.float64)
+        if n_out == 1 and draw(st.booleans()):
+            Y = Y.reshape(m)
+    return Case(net, params, X, Y)
+
+
+def hidden_margin(case: Case) -> float:
+    """How far the nearest hidden pre-activation is from the relu kink at 0."""
+    cache = nw.forward(case.net, case.params, case.X)
+    hidden = [np.abs(cache[f"Z{i}"]).min() for i in range(1, case.net.depth)]
+    return float(min(hidden, default=np.inf))
+
+
+def transposed(case: Case) -> Case:
+    """The same network in the other layout: every weight, bias, input and label transposed."""
+    net = case.net
+    flip = {(n, 1): (1, n) for n in net.widths} | {(1, n): (n, 1) for n in net.widths}
+    other = dataclasses.replace(
+        net,
+        layout="rows" if net.layout == "columns" else "columns",
+        bias_shapes=tuple(None if s is None else flip.get(s, s) for s in net.bias_shapes),
+    )
+    params = {key: value.T.copy() for key, value in case.params.items()}
+    return Case(other, params, case.X.T.copy(), case.Y.T.copy())
+
+
+def scale_of(values: np.ndarray) -> float:
+    return max(float(np.max(np.abs(values), initial=0.0)), 1e-300)
+
+
+# --- (a) the exact gradient is the gradient of the loss -----------------------------------------
+
+
+@given(cases())
+def test_gradients_match_central_differences_of_the_loss_for_any_network(case: Case) -> None:
+    net = case.net
+    if net.hidden in ("relu", "leaky_relu"):
+        assume(hidden_margin(case) > 1e-3)  # a step of H crosses no kink
+    theta = nw.flatten(net, case.params)
+    analytic = nw.flatten(net, nw.gradients(net, case.params, case.X, case.Y), net.grad_keys)
+    numeric = np.empty_like(theta)
+    for i in range(theta.size):
+        step = np.zeros_like(theta)
+        step[i] = H
+        plus = nw.loss(net, nw.unflatten(net, theta + step), case.X, case.Y)
+        minus = nw.loss(net, nw.unflatten(net, theta - step), case.X, case.Y)
+        numeric[i] = (plus - minus) / (2 * H)
+    # The differences' error: each loss is rounded to ~64 eps of the sum of its terms'
+    # magnitudes, divided by 2H; the truncation error (H^2 f''' / 6) is far below that.
+    size = float(np.sum(np.abs(nw.loss_terms(net, case.params, case.X, case.Y)))) + 1.0
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-6, atol=64 * EPS * size / H)
+
+
+# --- (b) the two layouts are one computation --------------------------------------------------
+
+
+@given(cases())
+def test_the_other_layout_gives_the_same_loss_and_transposed_gradients(case: Case) -> None:
+    other = transposed(case)
+    value, grads = nw.loss_and_gradients(case.net, case.params, case.X, case.Y)
+    other_value, other_grads = nw.loss_and_gradients(other.net, other.params, other.X, other.Y)
+    assert other_value == pytest.approx(value, rel=8 * EPS, abs=8 * EPS)
+    for key, grad in grads.items():
+        np.testing.assert_allclose(other_grads[key].T, grad, rtol=8 * EPS, atol=8 * EPS * scale_of(grad))
+    cache, other_cache = (
+        nw.forward(case.net, case.params, case.X),
+        nw.forward(other.net, other.params, other.X),
+    )
+    for key, value in cache.items():
+        np.testing.assert_allclose(other_cache[key].T, value, rtol=8 * EPS, atol=8 * EPS * scale_of(value))
+
+
+# --- (c) NumPy equals PyTorch autograd --------------------------------------------------------
+
+
+def torch_reference(torch: ModuleType, case: Case) -> tuple[dict[str, Any], float, dict[str, np.ndarray]]:
+    """The same network written in PyTorch from its description: cache, loss, gradients."""
+    F = torch.nn.functional
+    net, cols = case.net, case.net.layout == "columns"
+    hidden = {
+        "relu": F.relu,
+        "leaky_relu": lambda z: F.leaky_relu(z, nw.LEAKY_SLOPE),
+        "tanh": torch.tanh,
+        "sigmoid": torch.sigmoid,
+        "identity": lambda z: z,
+    }[net.hidden]
+    class_dim = 0 if cols else 1
+    output = {
+        "sigmoid": torch.sigmoid,
+        "softmax": lambda z: torch.softmax(z, class_dim),
+        "identity": lambda z: z,
+    }
+    tensors = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in case.params.items()}
+    a = torch.tensor(case.X, dtype=torch.float64)
+    cache = {}
+    for i, (w, b) in enumerate(net.names, 1):
+        z = tensors[w] @ a if cols else a @ tensors[w]
+        if b is not None:
+            z = z + tensors[b].reshape((-1, 1) if cols else (1, -1))
+        a = hidden(z) if i < net.depth else output[net.output](z)
+        cache[f"Z{i}"], cache[f"A{i}"] = z, a
+    logits, out = (z.T, a.T) if cols else (z, a)  # samples along rows, as torch's losses want
+    spec = net.spec
+    reduction = "sum" if spec.per == "sum" else "mean"
+    labels = torch.tensor(case.Y if case.Y.ndim == 1 or not cols else case.Y.T, dtype=torch.float64)
+    if labels.ndim == 1:  # classes of a softmax, or the labels of one output
+        one_hot = F.one_hot(labels.long(), net.n_out).double() if net.output == "softmax" else None
+        y = labels.reshape(-1, 1) if one_hot is None else one_hot
+    else:
+        y = labels
+    if spec.kind == "cross-entropy":
+        value = F.cross_entropy(logits, labels.long() if labels.ndim == 1 else y, reduction=reduction)
+    elif spec.kind == "bce":
+        value = F.binary_cross_entropy_with_logits(logits, y, reduction=reduction)
+    else:
+        value = spec.factor * F.mse_loss(out, y, reduction=reduction)
+    value.backward()
+    grads = {"d" + k: t.grad.numpy() for k, t in tensors.items()}
+    return {k: v.detach().numpy() for k, v in cache.items()}, value.item(), grads
+
+
+@given(cases())
+def test_numpy_and_torch_agree_on_forward_loss_and_each_gradient(torch_xor: ModuleType, case: Case) -> None:
+    cache, value, grads = torch_reference(torch_xor.torch, case)
+    ours = nw.forward(case.net, case.params, case.X)
+    for key, ref in cache.items():
+        np.testing.assert_allclose(
+            ours[key], ref, rtol=1e-12, atol=1e-12 * scale_of(ref), err_msg=f"forward {key}"
+        )
+    ours_value, ours_grads = nw.loss_and_gradients(case.net, case.params, case.X, case.Y)
+    assert ours_value == pytest.approx(value, rel=1e-12, abs=1e-300), "loss"
+    for key, ref in grads.items():
+        assert ours_grads[key].shape == ref.shape, f"shape of {key}"
+        np.testing.assert_allclose(ours_grads[key], ref, rtol=1e-12, atol=1e-12 * scale_of(ref), err_msg=key)
+
+
+# --- (d) finite, non-negative and without cancellation ----------------------------------------
+
+
+def logit_network(output: str, loss: str, n_out: int) -> nw.Network:
+    """One layer whose weight column is the logits: X = [[1]] makes Z1 = W1."""
+    return nw.Network((1, n_out), "relu", output, loss, "columns", (("W1", None),), (None,))
+
+
+@given(
+    st.sampled_from([(o, k) for k, v in nw.LOSS_CATALOGUE.items() for o in v.outputs]),
+    st.data(),
+)
+def test_the_loss_is_finite_and_non_negative_for_any_finite_logit(
+    pair: tuple[str, str], data: st.DataObject
+) -> None:
+    output, loss = pair
+    n_out = data.draw(st.integers(2, 5)) if output == "softmax" else 1
+    # Losses of the logit itself take any float; squared errors of an identity output only
+    # as far as their square stays finite.
+    bound = 1e6 if output == "identity" else 1e300
+    z = np.array(data.draw(st.lists(st.floats(-bound, bound), min_size=n_out, max_size=n_out)))
+    net = logit_network(output, loss, n_out)
+    if output == "softmax":
+        Y = np.array([float(data.draw(st.integers(0, n_out - 1)))])
+    elif output == "sigmoid":
+        Y = np.array([[data.draw(st.floats(0.0, 1.0))]])
+    else:
+        Y = np.array([[data.draw(st.floats(-10.0, 10.0))]])
+    value, grads = nw.loss_and_gradients(net, {"W1": z.reshape(n_out, 1)}, np.ones((1, 1)), Y)
+    assert math.isfinite(value)
+    assert value >= 0.0
+    assert np.all(np.isfinite(grads["dW1"]))
+
+
+SATURATED = math.log1p(math.exp(-40.0))  # 4.248e-18: -log sigmoid(40)
+
+
+@pytest.mark.parametrize(
+    ("output", "loss", "logits", "label", "expected"),
+    [
+        ("sigmoid", "bce", [40.0], [[1.0]], SATURATED),
+        ("sigmoid", "bce", [-40.0], [[0.0]], SATURATED),
+        ("softmax", "cross-entropy", [40.0, 0.0], [0.0], SATURATED),
+        ("softmax", "cross-entropy", [0.0, -40.0, 1e-300], [0.0], math.log1p(1.0 + math.exp(-40.0))),
+        ("sigmoid", "half-sse", [40.0], [[1.0]], 0.5 * math.exp(-80.0) / (1.0 + math.exp(-40.0)) ** 2),
+        ("softmax", "sse", [40.0, 0.0], [0.0], 2 * (math.exp(-40.0) / (1.0 + math.exp(-40.0))) ** 2),
+    ],
+    ids=["bce-y1", "bce-y0", "cross-entropy", "cross-entropy-near-tie", "half-sse-sigmoid", "sse-softmax"],
+)
+def test_saturated_outputs_keep_their_digits(
+    output: str, loss: str, logits: list[float], label: list[Any], expected: float
+) -> None:
+    net = logit_network(output, loss, len(logits))
+    params = {"W1": np.array(logits).reshape(-1, 1)}
+    assert nw.loss(net, params, np.ones((1, 1)), np.array(label)) == pytest.approx(expected, rel=1e-12)
+
+
+def test_a_saturated_bce_gradient_is_minus_sigmoid_of_minus_z_not_zero() -> None:
+    net = logit_network("sigmoid", "bce-sum", 1)
+    grads = nw.gradients(net, {"W1": np.array([[40.0]])}, np.ones((1, 1)), np.array([[1.0]]))
+    assert grads["dW1"][0, 0] == pytest.approx(-math.exp(-40.0) / (1.0 + math.exp(-40.0)), rel=1e-12)
+
+
+# --- (e) describe() reads networks back, and refuses what is not one --------------------------
+
+
+@given(cases())
+def test_describe_reads_any_network_back_from_its_parameters(case: Case) -> None:
+    net = case.net
+    options = {"hidden": net.hidden, "output": net.output, "loss": net.loss}
+    try:
+        described = nw.describe(case.params, case.X, **options)
+    except nw.NetworkError as exc:  # only when both layouts fit: then it must be named
+        assert str(exc).startswith("layout is ambiguous")
+        described = nw.describe(case.params, case.X, layout=net.layout, **options)
+    assert described == net
+
+
+def shapes(**arrays: tuple[int, ...]) -> dict[str, np.ndarray]:
+    return {key: np.zeros(shape) for key, shape in arrays.items()}
+
+
+XOR_SHAPES = {"W1": (2, 2), "b1": (2, 1), "W2": (1, 2), "b2": (1, 1)}
+REFUSED = [
+    pytest.param(
+        shapes(W1=(4, 2), b1=(4, 1), W2=(1, 3), b2=(1, 1)),
+        {},
+        "W2 has shape (1, 3); expected (1, 4) to follow W1 (4, 2) (columns layout: W_l is (n_l, n_{l-1})).",
+        id="non-chaining-layers",
+    ),
+    pytest.param(
+        shapes(W1=(4, 2), b1=(3, 1), W2=(1, 4)),
+        {},
+        "b1 has shape (3, 1); expected (4, 1) or (4,) or (1, 4) for the 4 units of W1.",
+        id="wrong-bias-width",
+    ),
+    pytest.param(
+        shapes(W1=(4, 2), W3=(1, 4)),
+        {},
+        "W2 is missing (got W1, W3); expected layers numbered 1 to L without gaps.",
+        id="gap-in-numbering",
+    ),
+    pytest.param(
+        {**shapes(**XOR_SHAPES), "lr": np.zeros(())},
+        {},
+        "unknown key 'lr'; expected W1, b1, ..., WL, bL (or w1, ...), X or Y.",
+        id="unknown-key",
+    ),
+    pytest.param(
+        shapes(W1=(2, 2), b1=(2,), W2=(2, 2), b2=(2,)),
+        {"X": np.zeros((2, 2)), "output": "softmax"},
+        "layout is ambiguous: W1 (2, 2) and X (2, 2) fit both layouts; expected layout='columns' "
+        "(X is (n_in, m)) or layout='rows' (X is (m, n_in)).",
+        id="ambiguous-layout",
+    ),
+    pytest.param(
+        shapes(**XOR_SHAPES, b3=(1, 1)),
+        {},
+        "b3 has no weight W3; expected biases b1 to b2 only.",
+        id="bias-without-weight",
+    ),
+    pytest.param(
+        shapes(W1=(2, 2), w1=(2, 2)),
+        {},
+        "W1 and w1 are both given; expected one weight per layer.",
+        id="two-cases-of-one-weight",
+    ),
+    pytest.param(
+        {"W1": "weights"},
+        {},
+        "W1 is not an array of numbers (a str); expected real numbers.",
+        id="not-numbers",
+    ),
+    pytest.param(
+        shapes(W1=(2,)),
+        {},
+        "W1 has shape (2,); expected a 2-D array with at least one unit.",
+        id="one-dimensional-weight",
+    ),
+    pytest.param(
+        shapes(**XOR_SHAPES),
+        {"X": np.zeros((4, 2))},
+        "X has shape (4, 2); expected (2, m) for W1 (columns layout: W_l is (n_l, n_{l-1})).",
+        id="inputs-in-the-other-layout",
+    ),
+    pytest.param(
+        shapes(**XOR_SHAPES),
+        {"hidden": "relu6"},
+        "hidden='relu6' is not known; expected one of relu, leaky_relu, tanh, sigmoid, identity.",
+        id="unknown-activation",
+    ),
+    pytest.param(
+        shapes(**XOR_SHAPES),
+        {"output": "softmax", "loss": "bce"},
+        "loss='bce' does not go with output='softmax'; "
+        "expected cross-entropy, cross-entropy-sum, mse, half-mse, sse, half-sse.",
+        id="loss-of-another-output",
+    ),
+    pytest.param(
+        shapes(**XOR_SHAPES),
+        {"loss": "cross-entropy"},
+        "W2 has 1 output; a softmax over 1 output is always 1, expected 2+.",
+        id="softmax-of-one-output",
+    ),
+    pytest.param(
+        [np.zeros((2, 2))],
+        {},
+        "params is a list; expected a dict of arrays keyed W1, b1, ...",
+        id="not-a-dict",
+    ),
+]
+
+
+@pytest.mark.parametrize(("params", "options", "message"), REFUSED)
+def test_describe_refuses_what_is_not_a_network_in_one_line(
+    params: Any, options: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(nw.NetworkError) as info:
+        nw.describe(params, **options)
+    assert str(info.value) == message
+    assert isinstance(info.value, ValueError)
+
+
+def test_the_layout_is_inferred_from_chaining_alone_when_x_is_absent() -> None:
+    assert nw.describe(shapes(**XOR_SHAPES)) == nw.XOR
+    rows = nw.describe(shapes(W1=(2, 3), b1=(3,), W2=(3, 1), b2=(1,)))
+    assert (rows.layout, rows.widths, rows.param_shapes["W2"]) == ("rows", (2, 3, 1), (3, 1))
+
+
+SOFTMAX = nw.Network.from_widths((2, 3), output="softmax")
+BAD_DATA = [
+    pytest.param(
+        nw.XOR,
+        np.zeros((4, 2)),
+        np.zeros(4),
+        "X has shape (4, 2); expected (2, m) with m >= 1 (columns layout).",
+        id="X-in-rows",
+    ),
+    pytest.param(
+        nw.XOR,
+        np.zeros((2, 4)),
+        np.zeros((4, 1)),
+        "Y has shape (4, 1); expected (1, 4) or (4,) for 4 samples and 1 output (columns layout).",
+        id="Y-in-rows",
+    ),
+    pytest.param(
+        dataclasses.replace(SOFTMAX, layout="rows", bias_shapes=((3,),)),
+        np.zeros((4, 2)),
+        np.array([0, 1, 3, 2]),
+        "Y[2] is 3.0; expected a class 0 to 2, or one-hot labels (4, 3).",
+        id="class-out-of-range",
+    ),
+    pytest.param(
+        SOFTMAX,
+        np.zeros((2, 2)),
+        np.array([0.5, 1.0]),
+        "Y[0] is 0.5; expected a class 0 to 2, or one-hot labels (3, 2).",
+        id="class-not-integer",
+    ),
+    pytest.param(
+        SOFTMAX,
+        np.zeros((2, 2)),
+        np.zeros((2, 3)),
+        "Y has shape (2, 3); expected (3, 2) or (2,) classes for 2 samples and 3 outputs (columns layout).",
+        id="one-hot-in-rows",
+    ),
+]
+
+
+@pytest.mark.parametrize(("net", "X", "Y", "message"), BAD_DATA)
+def test_data_that_does_not_fit_the_network_is_refused_in_one_line(
+    net: nw.Network, X: np.ndarray, Y: np.ndarray, message: str
+) -> None:
+    with pytest.raises(nw.NetworkError) as info:
+        nw.loss(
+            net, dict(zip(net.keys, nw.unflatten(net, np.zeros(net.n_params)).values(), strict=True)), X, Y
+        )
+    assert str(info.value) == message
+
+
+def test_parameters_must_match_their_description() -> None:
+    params = model.init_params(0)
+    X, Y = model.xor_data()
+    with pytest.raises(
+        nw.NetworkError, match=r"^b1 has shape \(2,\); expected \(2, 1\) for the 2-2-1 network"
+    ):
+        nw.loss(nw.XOR, {**params, "b1": params["b1"].reshape(2)}, X, Y)
+    with pytest.raises(nw.NetworkError, match=r"^W2 is missing; expected an array of shape \(1, 2\)"):
+        nw.loss(nw.XOR, {k: v for k, v in params.items() if k != "W2"}, X, Y)
+    with pytest.raises(nw.NetworkError, match=r"^'W3' is not a parameter of the 2-2-1 network"):
+        nw.loss(nw.XOR, {**params, "W3": np.zeros((1, 1))}, X, Y)
+    assert nw.loss(nw.XOR, {**params, "X": X, "Y": Y}, X, Y) == nw.loss(nw.XOR, params, X, Y)
+
+
+# --- (f) flat vectors and batches ---------------------------------------------------------------
+
+
+@given(cases())
+def test_flatten_and_unflatten_are_inverse(case: Case) -> None:
+    theta = nw.flatten(case.net, case.params)
+    assert theta.shape == (case.net.n_params,)
+    assert len(nw.element_names(case.net)) == theta.size
+    back = nw.unflatten(case.net, theta)
+    assert list(back) == list(case.net.keys)
+    for key, value in case.params.items():
+        np.testing.assert_array_equal(back[key], value)
+    np.testing.assert_array_equal(nw.flatten(case.net, back), theta)
+
+
+@given(cases(), st.integers(1, 5))
+def test_batched_losses_and_gradients_equal_the_loop_over_vectors(case: Case, k: int) -> None:
+    rng = np.random.default_rng(k)
+    net = case.net
+    thetas = nw.flatten(net, case.params) + 0.1 * rng.standard_normal((k, net.n_params))
+    values, grads = nw.losses_and_gradients(net, thetas, case.X, case.Y)
+    np.testing.assert_allclose(nw.losses(net, thetas, case.X, case.Y), values, rtol=0, atol=0)
+    for theta, value, grad in zip(thetas, values, grads, strict=True):
+        params = nw.unflatten(net, theta)
+        one_value, one_grads = nw.loss_and_gradients(net, params, case.X, case.Y)
+        assert value == pytest.approx(one_value, rel=8 * EPS, abs=8 * EPS)
+        expected = nw.flatten(net, one_grads, net.grad_keys)
+        np.testing.assert_allclose(grad, expected, rtol=8 * EPS, atol=8 * EPS * scale_of(expected))
+
+
+@given(cases())
+def test_backward_from_the_cache_and_the_loss_terms_agree_with_the_rest(case: Case) -> None:
+    net = case.net
+    value, grads = nw.loss_and_gradients(net, case.params, case.X, case.Y)
+    from_cache = nw.backward(net, case.params, nw.forward(net, case.params, case.X), case.X, case.Y)
+    assert list(from_cache) == [
+        k for i, pair in enumerate(net.names, 1) for k in (f"dZ{i}", *("d" + p for p in pair if p))
+    ]
+    for key, grad in grads.items():
+        np.testing.assert_array_equal(from_cache[key], grad)
+    assert float(np.sum(nw.loss_terms(net, case.params, case.X, case.Y))) == pytest.approx(
+        value, rel=1e-13, abs=1e-300
+    )
+
+
+# --- (g) the XOR default is the corrected 2-2-1 model -------------------------------------------
+
+
+@given(
+    st.lists(st.floats(-3.0, 3.0), min_size=9, max_size=9),
+    st.sampled_from(["relu", "leaky_relu", "sigmoid"]),
+    st.sampled_from(["(m,)", "(1, m)"]),
+)
+def test_the_xor_network_is_the_corrected_model(values: list[float], hidden: str, label_layout: str) -> None:
+    net = dataclasses.replace(nw.XOR, hidden=hidden)
+    params = nw.unflatten(net, np.array(values))
+    X, Y = model.xor_data()
+    Y = Y.reshape(-1) if label_layout == "(m,)" else Y
+    ours, theirs = nw.forward(net, params, X), model.forward(params, X, hidden)
+    for key in theirs:
+        np.testing.assert_allclose(ours[key], theirs[key], rtol=4 * EPS, atol=4 * EPS, err_msg=key)
+    # model.loss is softplus(z) - y z, which loses up to eps |z| where y = 1
+    z = float(np.max(np.abs(ours["Z2"])))
+    assert nw.loss(net, params, X, Y) == pytest.approx(
+        model.loss(params, X, Y, hidden), rel=4 * EPS, abs=4 * EPS * z
+    )
+    # model's dZ2 = (A2 - Y) / m is rounded to eps where A2 is near 1 (ours is not), an error
+    # that reaches the gradients through W2 and A1
+    reach = (1.0 + np.max(np.abs(params["W2"]))) * (1.0 + np.max(np.abs(ours["A1"])))
+    model_grads = model.gradients(params, X, Y, hidden)
+    for key, grad in nw.gradients(net, params, X, Y).items():
+        np.testing.assert_allclose(grad, model_grads[key], rtol=8 * EPS, atol=4 * EPS * reach, err_msg=key)
+
+
+def test_the_xor_network_describes_the_notebook() -> None:
+    net = nw.XOR
+    assert (net.widths, net.hidden, net.output, net.loss, net.layout) == (
+        (2, 2, 1),
+        "relu",
+        "sigmoid",
+        "bce",
+        "columns",
+    )
+    assert dict(net.param_shapes) == XOR_SHAPES
+    assert net.grad_keys == ("dW1", "db1", "dW2", "db2")
+    assert nw.element_names(net)[:2] == ("dW1[0, 0]", "dW1[0, 1]")
+    assert nw.formulas(net) == ("-sum(Y * log(A2) + (1 - Y) * log(1 - A2)) / m", "(A2 - Y) / m")
+    assert nw.describe(
+        {"w1": np.zeros((2, 2)), "b1": np.zeros((2, 1)), "w2": np.zeros((1, 2))}
+    ).grad_keys == ("dw1", "db1", "dw2")
