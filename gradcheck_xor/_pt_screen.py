@@ -26,6 +26,9 @@ MAX_PICKLE_BYTES = 1 << 20  # a state_dict's pickle is a few hundred bytes per t
 # _metadata is 4 deep; tuple keys nested 60 deep (2**60 steps to hash) are far beyond.
 MAX_DEPTH = 8
 MAX_DIMS = 32
+# torch's sizes, strides and offsets are int64; a pickle's ints are unbounded, and printing one
+# of a million digits takes Python minutes.
+_INT64 = 2**63
 
 # Element types a NumPy float64 array can be made from, with their sizes in bytes.
 _REAL_DTYPES = {
@@ -59,7 +62,7 @@ _UNSUPPORTED = {
 }
 _REAL_TENSOR = "a real floating or integer tensor"
 _DENSE_TENSOR = "a dense real floating or integer tensor"
-_STRINGS = {"BINUNICODE", "SHORT_BINUNICODE", "UNICODE", "BINUNICODE8"}
+_STRINGS = {"BINUNICODE", "UNICODE"}
 _INTS = {"BININT", "BININT1", "BININT2", "LONG1", "LONG4", "INT", "LONG"}
 _SCALARS = {"NEWTRUE": True, "NEWFALSE": False, "NONE": None}
 
@@ -141,7 +144,7 @@ class _Unpickler:
         return None
 
     def step(self, name: str, arg: Any) -> None:
-        if name in ("PROTO", "FRAME", "STOP"):
+        if name in ("PROTO", "STOP"):
             return
         if name == "MARK":
             if len(self.marks) >= MAX_DEPTH:
@@ -157,8 +160,6 @@ class _Unpickler:
             self.push(_Item("float", arg))
         elif name in ("BINPUT", "LONG_BINPUT", "PUT"):
             self.memo[arg] = self.stack[-1]
-        elif name == "MEMOIZE":
-            self.memo[len(self.memo)] = self.stack[-1]
         elif name in ("BINGET", "LONG_BINGET", "GET"):
             self.push(self.memo[arg])
         elif name in ("EMPTY_TUPLE", "TUPLE1", "TUPLE2", "TUPLE3", "TUPLE"):
@@ -172,8 +173,8 @@ class _Unpickler:
             self.push(_Item("list", depth=1 + max((i.depth for i in items), default=0)))
         elif name in ("SETITEM", "SETITEMS", "APPEND", "APPENDS"):
             self.fill(name)
-        elif name in ("GLOBAL", "STACK_GLOBAL"):
-            self.push_global(name, arg)
+        elif name == "GLOBAL":
+            self.push_global(".".join(str(arg).split(" ", 1)))
         elif name == "BINPERSID":
             self.push(self.storage(*self.pop_n(1)))
         elif name == "REDUCE":
@@ -183,9 +184,9 @@ class _Unpickler:
             if target.kind != "dict" or state.kind != "dict":
                 raise self.refuse("holds a pickle that sets the state of something other than a dict")
         else:
-            raise self.refuse(
-                f"holds pickle operation {name}, which torch.save never writes for a state_dict"
-            )
+            # Protocol 4's FRAME and STACK_GLOBAL among them: torch.load(weights_only=True) reads
+            # only what protocol 2, torch.save's, writes.
+            raise self.refuse(f"holds pickle operation {name}, which torch.save's protocol 2 never writes")
 
     def pop_n(self, n: int) -> list[_Item]:
         if n > len(self.stack) - (self.marks[-1] if self.marks else 0):
@@ -208,14 +209,7 @@ class _Unpickler:
         if target.depth > MAX_DEPTH:
             raise self.refuse(f"holds containers nested more than {MAX_DEPTH} deep")
 
-    def push_global(self, name: str, arg: Any) -> None:
-        if name == "STACK_GLOBAL":
-            module, qualname = self.pop_n(2)
-            if module.kind != "str" or qualname.kind != "str":
-                raise self.refuse("holds a damaged pickle (STACK_GLOBAL of non-strings)")
-            dotted = f"{module.value}.{qualname.value}"
-        else:
-            dotted = ".".join(str(arg).split(" ", 1))
+    def push_global(self, dotted: str) -> None:
         if dotted in _UNSUPPORTED:
             key = self.key_being_built()
             raise self.refuse(f"holds {_UNSUPPORTED[dotted]}, unsupported", _DENSE_TENSOR, key)
@@ -239,6 +233,8 @@ class _Unpickler:
         ):
             raise self.refuse("holds a damaged pickle (a persistent id that is not a storage)")
         cls, record, size = str(parts[1].value), str(parts[2].value), int(parts[4].value)
+        if not 0 <= size < _INT64:
+            raise self.refuse("holds a damaged pickle (a storage size beyond int64)")
         if cls == _UNTYPED_STORAGE:
             dtype, itemsize = "", 1
         elif cls.startswith("torch.") and cls[6:] in _STORAGES:
@@ -282,7 +278,9 @@ class _Unpickler:
             raise self.refuse(f"holds dtype torch.{dtype}", _REAL_TENSOR, key)
         offset, size, stride = args[1].value, args[2].items, args[3].items
         numbers = [offset, *(i.value for i in size + stride if i.kind == "int")]
-        if len(numbers) != 1 + len(size) + len(stride) or len(size) != len(stride) or min(numbers) < 0:
+        if len(numbers) != 1 + len(size) + len(stride) or len(size) != len(stride):
+            raise self.refuse("holds a tensor with an unreadable size or stride", _DENSE_TENSOR, key)
+        if not all(0 <= n < _INT64 for n in numbers):
             raise self.refuse("holds a tensor with an unreadable size or stride", _DENSE_TENSOR, key)
         if len(size) > MAX_DIMS:
             raise self.refuse(f"holds a tensor of {len(size)} dimensions", _DENSE_TENSOR, key)

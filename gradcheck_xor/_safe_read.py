@@ -159,15 +159,16 @@ def _lzma_decompressor(raw: memoryview, size: int) -> tuple[lzma.LZMADecompresso
 class MemberReader:
     """One member of a zip archive held in memory, as a file whose ``read`` inflates only what
     it is asked for and never more than the size the archive declares for the member; the
-    member's CRC is checked when its last byte is read.
+    member's CRC is checked when its last byte is read. Errors name the member ``key`` (its
+    file name unless given).
 
     zipfile's own reader hands bzip2 and lzma decompressors whole 4 KiB chunks with no output
     bound, and 4 KiB of bzip2 can unpack to gigabytes; here every decompressor is given an
     output bound (``max_length``).
     """
 
-    def __init__(self, data: bytes, info: zipfile.ZipInfo, expected: str) -> None:
-        self.name, self._expected = info.filename, expected
+    def __init__(self, data: bytes, info: zipfile.ZipInfo, expected: str, key: str | None = None) -> None:
+        self.name, self._expected = info.filename if key is None else key, expected
         self._left, self._crc, self._expected_crc = info.file_size, 0, info.CRC
         view = memoryview(data)
         at = info.header_offset

@@ -25,7 +25,9 @@ MAX_DIMS = 32
 
 
 def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+    """A size or offset: a non-negative int64 (Python's ints are unbounded, and one of 4000
+    digits would take more than the line an error message has)."""
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**63
 
 
 def check_safetensors_header(data: bytes, expected: str) -> None:

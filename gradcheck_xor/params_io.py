@@ -216,7 +216,7 @@ def _read_json(path: str, data: bytes, max_bytes: int) -> dict[str, Any]:
         problem = f"holds more than {_MAX_JSON_CONTAINERS} JSON arrays, objects and strings"
         raise ParamsFileError(path, None, problem, expected)
     try:
-        doc = json.loads(data.decode("utf-8"), object_pairs_hook=unique_keys("one JSON object"))
+        doc = json.loads(data.decode("utf-8"), object_pairs_hook=unique_keys("in one JSON object"))
     except UnicodeDecodeError:
         raise ParamsFileError(path, None, "is not UTF-8 text", expected) from None
     except json.JSONDecodeError as exc:
@@ -251,7 +251,7 @@ def _read_npy(path: str, key: str, member: MemberReader) -> np.ndarray:
     problem = _dtype_problem(dtype)
     if problem is not None:
         raise ParamsFileError(path, key, problem, f"real numbers in {_expected_for(key)}")
-    if any(n < 0 for n in shape):
+    if not all(0 <= n < 2**63 for n in shape):  # as NumPy's sizes; and each prints in a few digits
         raise not_npy
     size = math.prod(shape) * dtype.itemsize
     if size != member.left:
@@ -275,7 +275,7 @@ def _read_npz(path: str, data: bytes, max_bytes: int) -> dict[str, Any]:
         unpacked += info.file_size
         if unpacked > max_bytes:
             raise too_large(key, "brings what the archive unpacks to", unpacked, max_bytes)
-        out[key] = _read_npy(path, key, MemberReader(data, info, expected))
+        out[key] = _read_npy(path, key, MemberReader(data, info, expected, key))
     return out
 
 
