@@ -3,28 +3,220 @@
 Each subcommand is a pair: ``_add_<name>(subparsers)`` declares its options and
 ``_run_<name>(args) -> int`` does the work. Exit codes follow one rule everywhere:
 0 = nothing wrong found, 1 = findings (a wrong gradient, a warning), 2 = unusable input or
-options (one line on stderr, no traceback). Heavy libraries (torch, jax, matplotlib) are
-imported inside the commands that need them, never at module level.
+options (one line on stderr, no traceback); an interrupt is 130 (SIGINT) or 143 (SIGTERM),
+a closed output pipe 141. Every numeric option is checked against :data:`_CHECKS` before
+any work starts. Heavy libraries (torch, jax, matplotlib) are imported inside the commands
+that need them, never at module level.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import errno
+import json
+import math
+import os
+import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 
 from gradcheck_xor import __version__
+
+Params = dict[str, np.ndarray]
+OnStep = Callable[[int, float], None]
+
+NOTEBOOK_TARGET = "gradcheck_xor.notebook:backword_propagation"
+MAX_SEED = 2**32 - 1  # NumPy's legacy seeding, which the notebook's initialiser uses
+MAX_STEPS = 10**8  # hours of training; memory stays bounded (the loss history is decimated)
+# compare keeps every step of six trajectories, in three frameworks, one Python call each.
+MAX_COMPARE_STEPS = 10**5
+MAX_SEEDS = 10**6  # the sweep keeps a few bytes of results per seed; its work arrays are blocks
+_SIZE_UNITS = {"": 1, "K": 2**10, "M": 2**20, "G": 2**30}
 
 
 class UsageError(Exception):
     """Unusable input or options: reported as one line on stderr with exit code 2."""
 
 
-def _progress(
-    total: int, desc: str, enabled: bool
-) -> tuple[Callable[[int, float], None], Callable[[], None]]:
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised as an interrupt so that every cleanup written for Ctrl-C runs."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line like every other error of the command."""
+
+    def error(self, message: str) -> Any:
+        line = " ".join(message.splitlines())
+        self.exit(2, f"{self.prog}: error: {line} (see {self.prog} --help)\n")
+
+
+# --- the numeric options' bounds: one table, checked before any work ------------------------
+
+
+def _integer(low: int, high: int) -> Callable[[int], str | None]:
+    def check(value: int) -> str | None:
+        if low <= value <= high:
+            return None
+        return "a positive integer" if low == 1 and value < 1 else f"an integer in [{low}, {high}]"
+
+    return check
+
+
+def _finite(value: float) -> str | None:
+    return None if math.isfinite(value) else "a finite number"
+
+
+def _positive(value: float) -> str | None:
+    return _finite(value) or (None if value > 0 else "a positive number")
+
+
+def _at_least_one_byte(value: int) -> str | None:
+    return None if value >= 1 else "a positive size"
+
+
+# option -> what its value must be (None when it is); "COMMAND --option" overrides one command.
+# --first-seed is checked with --seeds, as the range of seeds they make (see _run_sweep).
+_CHECKS: dict[str, Callable[[Any], str | None]] = {
+    "--seed": _integer(0, MAX_SEED),
+    "--seeds": _integer(1, MAX_SEEDS),
+    "--steps": _integer(1, MAX_STEPS),
+    "compare --steps": _integer(1, MAX_COMPARE_STEPS),
+    "--lr": _positive,
+    "--init-scale": _finite,
+    "--init-bias": _finite,
+    "--max-file-size": _at_least_one_byte,
+}
+
+
+def _validate(args: argparse.Namespace) -> None:
+    for dest, value in vars(args).items():
+        option = "--" + dest.replace("_", "-")
+        check = _CHECKS.get(f"{args.command} {option}", _CHECKS.get(option))
+        if check is not None and value is not None and (expected := check(value)):
+            raise UsageError(f"{option}: got {value}, expected {expected}.")
+
+
+def _byte_size(text: str) -> int:
+    """``65536``, ``64K``, ``64M``, ``1G`` (powers of 1024) -> bytes."""
+    number, unit = text.strip(), ""
+    if number[-1:].upper() in _SIZE_UNITS:
+        number, unit = number[:-1], number[-1].upper()
+    if not number.isdigit() or len(number) > 18:
+        raise argparse.ArgumentTypeError(
+            f"got {text!r}, expected a size in bytes such as 65536, 64K, 64M or 1G"
+        )
+    return int(number) * _SIZE_UNITS[unit]
+
+
+# --- options that several commands share, declared once ------------------------------------
+
+
+def _add_json(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--json", action="store_true", help="write exactly one JSON object to stdout")
+
+
+def _add_max_file_size(p: argparse.ArgumentParser) -> None:
+    from gradcheck_xor.params_io import MAX_BYTES
+
+    p.add_argument(
+        "--max-file-size",
+        type=_byte_size,
+        default=MAX_BYTES,
+        metavar="BYTES",
+        help=f"refuse parameter files larger than this; K, M, G suffixes (default: {MAX_BYTES // 2**20}M)",
+    )
+
+
+def _add_seed(p: Any, what: str = "seed for the notebook's initialiser") -> None:
+    p.add_argument("--seed", type=int, default=0, help=f"{what}, in [0, {MAX_SEED}] (default: 0)")
+
+
+def _add_params(p: argparse.ArgumentParser, *, params_help: str, seed_help: str, exclusive: bool) -> None:
+    """--params FILE and --seed N (either one, when ``exclusive``), and --max-file-size."""
+    group = p.add_mutually_exclusive_group() if exclusive else p
+    group.add_argument("--params", metavar="FILE", help=params_help)
+    _add_seed(group, seed_help)
+
+
+def _add_steps(p: argparse.ArgumentParser, default: int, high: int, what: str = "gradient steps") -> None:
+    p.add_argument("--steps", type=int, default=default, help=f"{what}, in [1, {high}] (default: {default})")
+
+
+def _add_lr(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--lr", type=float, default=0.01, help="learning rate, finite and positive (default: 0.01)"
+    )
+
+
+def _add_rule(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--rule",
+        choices=("notebook", "bce"),
+        default="notebook",
+        help="update rule: the notebook's MSE-style backward or the exact BCE gradient (default: notebook)",
+    )
+
+
+FILE_FORMATS = "parameter file: .json, .npz, .safetensors, .pt or .pth"
+
+
+# --- files: read before the work, written after it ------------------------------------------
+
+
+def _load(path: str, args: argparse.Namespace) -> Params:
+    """:func:`gradcheck_xor.params_io.load_params`, an unusable file as a :class:`UsageError`."""
+    from gradcheck_xor.params_io import ParamsFileError, load_params
+
+    try:
+        return load_params(path)
+    except ParamsFileError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _check_output_path(option: str, path: str | None, suffixes: tuple[str, ...]) -> None:
+    """Fail before a long run, not after it: a wrong suffix, a directory, nowhere to write."""
+    if path is None:
+        return
+    if not path.lower().endswith(suffixes):
+        raise UsageError(f"{option}: got {path!r}, expected a file name ending in {', '.join(suffixes)}.")
+    if os.path.isdir(path):
+        raise UsageError(f"{option}: {path} is a directory; expected a file name.")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise UsageError(f"{option}: {path}: no directory {folder}; expected an existing directory.")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise UsageError(f"{option}: {path}: permission denied; expected a file this user can write.")
+
+
+def _check_plot_path(path: str | None) -> None:
+    _check_output_path("--plot", path, (".png",))
+    if path is None:
+        return
+    from gradcheck_xor.plots import PlotUnavailableError, _pyplot
+
+    try:
+        _pyplot()
+    except PlotUnavailableError as exc:
+        raise UsageError(str(exc)) from None
+
+
+@contextlib.contextmanager
+def _writing(option: str, path: str) -> Iterator[None]:
+    """A failure to write ``path`` (a full disk, a lost permission) as one line, exit 2."""
+    try:
+        yield
+    except OSError as exc:
+        raise UsageError(f"{option}: cannot write {path}: {exc.strerror or exc}.") from None
+
+
+# --- progress and training ---------------------------------------------------------------
+
+
+def _progress(total: int, desc: str, enabled: bool) -> tuple[OnStep, Callable[[], None]]:
     """A progress bar showing the current loss, or no-ops when ``enabled`` is false.
 
     Returns ``(on_step, close)``; the bar is refreshed every 1% so it costs nothing per step.
@@ -48,6 +240,35 @@ def _show_progress(args: argparse.Namespace) -> bool:
     return sys.stderr.isatty() and not getattr(args, "json", False)
 
 
+def _train_in_chunks(
+    train: Callable[[Params, int, OnStep], tuple[Params, np.ndarray]],
+    params: Params,
+    steps: int,
+    on_step: OnStep,
+) -> tuple[Params, np.ndarray]:
+    """Run ``train(params, n, on_step)`` for ``steps`` steps, keeping the loss history as
+    :func:`gradcheck_xor.model.train` does: the loss before every k-th step,
+    k = ``model.history_every(steps)``.
+
+    Gradient descent carries no state but the parameters, so chunks that each continue from
+    the last one's parameters are the one long run, bit for bit, while memory holds one
+    chunk's history (at most ``model.MAX_HISTORY`` losses) at a time.
+    """
+    from gradcheck_xor import model
+
+    every = model.history_every(steps)
+    chunk = every * max(1, model.MAX_HISTORY // every)  # a multiple of k: each chunk starts on a kept step
+    kept = []
+    for start in range(0, steps, chunk):
+
+        def shifted(i: int, loss: float, start: int = start) -> None:
+            on_step(start + i, loss)
+
+        params, losses = train(params, min(chunk, steps - start), shifted)
+        kept.append(losses[::every])
+    return params, np.concatenate(kept)
+
+
 # --- notebook: replay the notebook's run beside the corrected model's -------------------
 
 
@@ -61,25 +282,29 @@ def _add_notebook(subparsers: argparse._SubParsersAction) -> None:
             "and print both side by side."
         ),
     )
-    p.add_argument("--seed", type=int, default=0, help="seed for the notebook's initialiser (default: 0)")
-    p.add_argument("--steps", type=int, default=200_000, help="gradient steps (default: 200000)")
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default: 0.01)")
+    _add_seed(p)
+    _add_steps(p, 200_000, MAX_STEPS)
+    _add_lr(p)
 
 
+# A diverging learning rate overflows: the output shows the inf and NaN it leads to, and
+# NumPy's RuntimeWarnings would only interleave the same news with it.
+@np.errstate(all="ignore")
 def _run_notebook(args: argparse.Namespace) -> int:
     from gradcheck_xor import model, notebook
     from gradcheck_xor.diagnostics import diagnose
 
-    if args.steps < 1:
-        raise UsageError(f"--steps: got {args.steps}, expected a positive integer.")
     initial = model.init_params(args.seed)
     X, Y = model.xor_data()
     print(f"gradcheck-xor notebook: seed {args.seed}, {args.steps:,} steps, learning rate {args.lr}")
     print()
 
     on_step, close = _progress(args.steps, "notebook  ", _show_progress(args))
-    nb_params, nb_losses = notebook.train(
-        initial, iterations=args.steps, learning_rate=args.lr, on_step=on_step
+    nb_params, nb_losses = _train_in_chunks(
+        lambda p, n, f: notebook.train(p, iterations=n, learning_rate=args.lr, on_step=f),
+        initial,
+        args.steps,
+        on_step,
     )
     close()
     on_step, close = _progress(args.steps, "corrected ", _show_progress(args))
@@ -91,10 +316,11 @@ def _run_notebook(args: argparse.Namespace) -> int:
 
     nb_pred = notebook.forward_propagation(notebook.inputs, nb_params)[1]
     fixed_pred = model.predict(fixed_params, X)
+    nb_final = model.loss(nb_params, X, Y)
     rows = [
         ("backward pass", "MSE-style dZ2 (defect)", "dZ2 = A2 - Y (exact BCE)"),
         ("loss at step 0", f"{nb_losses[0]:.10f}", f"{fixed_losses[0]:.10f}"),
-        ("final loss (BCE)", f"{model.loss(nb_params, X, Y):.10f}", f"{model.loss(fixed_params, X, Y):.10f}"),
+        ("final loss (BCE)", f"{nb_final:.10f}", f"{model.loss(fixed_params, X, Y):.10f}"),
         ("final |W2| max", f"{np.abs(nb_params['W2']).max():.3e}", f"{np.abs(fixed_params['W2']).max():.3e}"),
     ]
     width = max(len(r[0]) for r in rows) + 2
@@ -108,9 +334,9 @@ def _run_notebook(args: argparse.Namespace) -> int:
         a, b = notebook.inputs[:, i]
         print(f"    {a}, {b}     |   {int(Y[0, i])}    |   {nb_pred[0, i]:.4f}    |   {fixed_pred[0, i]:.4f}")
     solved = bool(np.all(np.abs(fixed_pred - Y) < 0.4))
-    stuck = abs(nb_losses[-1] - np.log(2)) < 1e-3
+    stuck = abs(nb_final - np.log(2)) < 1e-3
     print()
-    print(f"notebook:  {'stuck at ln 2 = 0.6931' if stuck else 'loss ' + format(nb_losses[-1], '.4f')}")
+    print(f"notebook:  {'stuck at ln 2 = 0.6931' if stuck else 'loss ' + format(nb_final, '.4f')}")
     print(f"corrected: {'solves XOR' if solved else 'does not solve XOR from this draw'}")
     print()
     # The same checks as `gradcheck-xor diagnose`, so the run says why, not only what.
@@ -136,8 +362,8 @@ def _add_diagnose(subparsers: argparse._SubParsersAction) -> None:
             "Exit status: 0 nothing at warning or error, 1 findings, 2 unusable file."
         ),
     )
-    p.add_argument("file", metavar="FILE", help="parameter file: .json, .npz, .safetensors, .pt or .pth")
-    p.add_argument("--json", action="store_true", help="write exactly one JSON object to stdout")
+    p.add_argument("file", metavar="FILE", help=FILE_FORMATS)
+    _add_json(p)
     p.add_argument(
         "--exit-zero",
         action="store_true",
@@ -146,18 +372,9 @@ def _add_diagnose(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_diagnose(args: argparse.Namespace) -> int:
-    import json
-
     from gradcheck_xor.diagnostics import diagnose, format_report
-    from gradcheck_xor.params_io import ParamsFileError, load_params
 
-    try:
-        params = load_params(args.file)
-    except ParamsFileError as exc:
-        if args.json:
-            print(json.dumps({"file": args.file, "ok": False, "error": str(exc)}))
-        raise UsageError(str(exc)) from None
-    report = diagnose(params)
+    report = diagnose(_load(args.file, args))
     if args.json:
         print(json.dumps({"file": args.file, **report.to_dict()}, allow_nan=False))
     else:
@@ -165,7 +382,7 @@ def _run_diagnose(args: argparse.Namespace) -> int:
     return 0 if report.ok or args.exit_zero else 1
 
 
-def _starting_point(args: argparse.Namespace) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray, str]:
+def _starting_point(args: argparse.Namespace) -> tuple[Params, np.ndarray, np.ndarray, str]:
     """``(params, X, Y, source)`` from ``--params FILE`` (its data too), or else from the
     notebook's initialiser at ``--seed`` on the XOR data (labels (1, m)).
 
@@ -176,12 +393,7 @@ def _starting_point(args: argparse.Namespace) -> tuple[dict[str, np.ndarray], np
     if args.params is None:
         X, Y = model.xor_data()
         return model.init_params(args.seed), X, Y, f"seed {args.seed} (the notebook's initialiser)"
-    from gradcheck_xor.params_io import ParamsFileError, load_params
-
-    try:
-        loaded = load_params(args.params)
-    except ParamsFileError as exc:
-        raise UsageError(str(exc)) from None
+    loaded = _load(args.params, args)
     params = {name: loaded[name] for name in model.PARAM_SHAPES}
     return params, loaded["X"], loaded["Y"], args.params
 
@@ -201,43 +413,23 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
             "differences, 2 unusable input or a framework not installed."
         ),
     )
-    source = p.add_mutually_exclusive_group()
-    source.add_argument(
-        "--params", metavar="FILE", help="parameter file: .json, .npz, .safetensors, .pt or .pth"
-    )
-    source.add_argument(
-        "--seed", type=int, default=0, help="seed for the notebook's initialiser (default: 0)"
-    )
-    p.add_argument("--steps", type=int, default=1000, help="gradient steps per trajectory (default: 1000)")
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default: 0.01)")
+    _add_params(p, params_help=FILE_FORMATS, seed_help="seed for the notebook's initialiser", exclusive=True)
+    _add_steps(p, 1000, MAX_COMPARE_STEPS, "gradient steps per trajectory")
+    _add_lr(p)
     p.add_argument(
         "--relu",
         choices=("relu", "maximum"),
         default="relu",
         help="the frameworks' ReLU: F.relu / jax.nn.relu (default) or torch.maximum / jnp.maximum",
     )
-    p.add_argument("--json", action="store_true", help="write exactly one JSON object to stdout")
+    _add_json(p)
 
 
 def _run_compare(args: argparse.Namespace) -> int:
-    import json
-
     from gradcheck_xor import crossval
     from reference_impls import MissingFrameworkError
 
-    def fail(message: str) -> UsageError:
-        if args.json:
-            print(json.dumps({"ok": False, "error": message}))
-        return UsageError(message)
-
-    if args.steps < 1:
-        raise fail(f"--steps: got {args.steps}, expected a positive integer.")
-    if not np.isfinite(args.lr):
-        raise fail(f"--lr: got {args.lr}, expected a finite number.")
-    try:
-        params, X, Y, source = _starting_point(args)
-    except UsageError as exc:
-        raise fail(str(exc)) from None
+    params, X, Y, source = _starting_point(args)
     show = _show_progress(args)
     try:
         comparison = crossval.compare(
@@ -251,7 +443,7 @@ def _run_compare(args: argparse.Namespace) -> int:
             progress=lambda desc: _progress(args.steps, f"{desc:<15}", show),
         )
     except MissingFrameworkError as exc:
-        raise fail(str(exc)) from None
+        raise UsageError(str(exc)) from None
     if args.json:
         print(json.dumps(comparison.to_dict(), allow_nan=False))
     else:
@@ -273,63 +465,32 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
             "|A2 - y| < 0.4), 1 it does not, 2 unusable input or options."
         ),
     )
-    source = p.add_mutually_exclusive_group()
-    source.add_argument(
-        "--params", metavar="FILE", help="parameter file: .json, .npz, .safetensors, .pt or .pth"
-    )
-    source.add_argument(
-        "--seed", type=int, default=0, help="seed for the notebook's initialiser (default: 0)"
-    )
-    p.add_argument(
-        "--rule",
-        choices=("notebook", "bce"),
-        default="notebook",
-        help="update rule: the notebook's MSE-style backward or the exact BCE gradient (default: notebook)",
-    )
+    _add_params(p, params_help=FILE_FORMATS, seed_help="seed for the notebook's initialiser", exclusive=True)
+    _add_rule(p)
     p.add_argument(
         "--activation",
         choices=("relu", "leaky_relu", "sigmoid"),
         default="relu",
         help="hidden-layer activation (default: relu)",
     )
-    p.add_argument("--steps", type=int, default=200_000, help="gradient steps (default: 200000)")
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default: 0.01)")
+    _add_steps(p, 200_000, MAX_STEPS)
+    _add_lr(p)
     p.add_argument(
         "--save", metavar="FILE", help="write the trained parameters (.json, .npz, .safetensors, .pt)"
     )
     p.add_argument(
         "--plot", metavar="FILE.png", help="write the loss curve and the decision boundary as a PNG"
     )
-    p.add_argument("--json", action="store_true", help="write exactly one JSON object to stdout")
+    _add_json(p)
 
 
-def _check_plot_path(path: str | None) -> None:
-    """Fail before a long run, not after it: a wrong suffix or no matplotlib."""
-    if path is None:
-        return
-    if not path.lower().endswith(".png"):
-        raise UsageError(f"--plot: got {path!r}, expected a file name ending in .png.")
-    from gradcheck_xor.plots import PlotUnavailableError, _pyplot
-
-    try:
-        _pyplot()
-    except PlotUnavailableError as exc:
-        raise UsageError(str(exc)) from None
-
-
+@np.errstate(all="ignore")  # as for notebook
 def _run_train(args: argparse.Namespace) -> int:
-    import json
-
     from gradcheck_xor import model, sweep
     from gradcheck_xor.diagnostics import diagnose, format_report
     from gradcheck_xor.params_io import SUFFIXES, ParamsFileError, save_params
 
-    if args.steps < 1:
-        raise UsageError(f"--steps: got {args.steps}, expected a positive integer.")
-    if not np.isfinite(args.lr):
-        raise UsageError(f"--lr: got {args.lr}, expected a finite number.")
-    if args.save is not None and not args.save.lower().endswith(SUFFIXES):
-        raise UsageError(f"--save: got {args.save!r}, expected a file name ending in {', '.join(SUFFIXES)}.")
+    _check_output_path("--save", args.save, SUFFIXES)
     _check_plot_path(args.plot)
     params, X, Y, source = _starting_point(args)
     if args.params is None:
@@ -353,20 +514,24 @@ def _run_train(args: argparse.Namespace) -> int:
         print()
         sys.stdout.flush()
 
-    on_step, close = _progress(args.steps, "train", _show_progress(args))
-    try:
-        trained, losses = sweep.train_one(
-            params,
+    def train(start: Params, steps: int, on_step: OnStep) -> tuple[Params, np.ndarray]:
+        return sweep.train_one(
+            start,
             X,
             Y,
             rule=args.rule,
             activation=args.activation,
-            steps=args.steps,
+            steps=steps,
             learning_rate=args.lr,
             on_step=on_step,
         )
+
+    on_step, close = _progress(args.steps, "train", _show_progress(args))
+    try:
+        trained, losses = _train_in_chunks(train, params, args.steps, on_step)
     finally:
         close()
+    every = model.history_every(args.steps)
     cache = model.forward(trained, X, args.activation)
     A2 = cache["A2"][0]
     final_loss = float(np.mean(np.logaddexp(0.0, cache["Z2"]) - labels * cache["Z2"]))
@@ -378,37 +543,43 @@ def _run_train(args: argparse.Namespace) -> int:
         if args.params is not None:
             to_save.update(X=X, Y=Y)
         try:
-            save_params(to_save, args.save)
-        except (ParamsFileError, OSError) as exc:
+            with _writing("--save", args.save):
+                save_params(to_save, args.save)
+        except ParamsFileError as exc:
             raise UsageError(f"--save: {exc}") from None
     if args.plot is not None:
         from gradcheck_xor.plots import training_figure
 
         title = f"{source}: rule {args.rule}, {args.activation}, lr {args.lr}, {args.steps:,} steps"
-        training_figure(losses, trained, X, Y, args.plot, activation=args.activation, title=title)
+        with _writing("--plot", args.plot):
+            training_figure(losses, trained, X, Y, args.plot, activation=args.activation, title=title)
 
     if args.json:
-        every = max(1, args.steps // 1000)
+        from gradcheck_xor.diagnostics import _jsonable  # a diverged run's inf, nan as strings
+
+        thin = max(1, len(losses) // 1000)  # about a thousand points of the kept history
         print(
             json.dumps(
-                {
-                    "source": source,
-                    "rule": args.rule,
-                    "activation": args.activation,
-                    "steps": args.steps,
-                    "learning_rate": args.lr,
-                    "diagnostics": report.to_dict() if report is not None else None,
-                    "initial_loss": float(losses[0]),
-                    "final_loss": final_loss,
-                    "outcome": outcome,
-                    "solved": solved,
-                    "predictions": A2.tolist(),
-                    "targets": labels[0].tolist(),
-                    "params": {name: value.tolist() for name, value in trained.items()},
-                    "loss_history": {"every": every, "values": losses[::every].tolist()},
-                    "saved": args.save,
-                    "plot": args.plot,
-                },
+                _jsonable(
+                    {
+                        "source": source,
+                        "rule": args.rule,
+                        "activation": args.activation,
+                        "steps": args.steps,
+                        "learning_rate": args.lr,
+                        "diagnostics": report.to_dict() if report is not None else None,
+                        "initial_loss": float(losses[0]),
+                        "final_loss": final_loss,
+                        "outcome": outcome,
+                        "solved": solved,
+                        "predictions": A2.tolist(),
+                        "targets": labels[0].tolist(),
+                        "params": {name: value.tolist() for name, value in trained.items()},
+                        "loss_history": {"every": every * thin, "values": losses[::thin].tolist()},
+                        "saved": args.save,
+                        "plot": args.plot,
+                    }
+                ),
                 allow_nan=False,
             )
         )
@@ -450,16 +621,18 @@ def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
             "2 unusable options."
         ),
     )
-    p.add_argument("--seeds", type=int, default=1000, help="number of seeds (default: 1000)")
-    p.add_argument("--first-seed", type=int, default=0, help="first seed (default: 0)")
-    p.add_argument("--steps", type=int, default=200_000, help="gradient steps per seed (default: 200000)")
     p.add_argument(
-        "--rule",
-        choices=("notebook", "bce"),
-        default="notebook",
-        help="update rule: the notebook's MSE-style backward or the exact BCE gradient (default: notebook)",
+        "--seeds", type=int, default=1000, help=f"number of seeds, in [1, {MAX_SEEDS}] (default: 1000)"
     )
-    p.add_argument("--lr", type=float, default=0.01, help="learning rate (default: 0.01)")
+    p.add_argument(
+        "--first-seed",
+        type=int,
+        default=0,
+        help=f"first seed; the last must be at most {MAX_SEED} (default: 0)",
+    )
+    _add_steps(p, 200_000, MAX_STEPS, "gradient steps per seed")
+    _add_rule(p)
+    _add_lr(p)
     p.add_argument(
         "--backend", choices=("numpy", "jax"), default="numpy", help="training engine (default: numpy)"
     )
@@ -468,27 +641,18 @@ def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--init-bias", type=float, default=0.0, help="initial value of both biases (default: 0)")
     p.add_argument("--plot", metavar="FILE.png", help="write the final-loss histogram and outcome by code")
-    p.add_argument("--json", action="store_true", help="write exactly one JSON object to stdout")
+    _add_json(p)
 
 
+@np.errstate(all="ignore")  # as for notebook
 def _run_sweep(args: argparse.Namespace) -> int:
-    import json
-
     from gradcheck_xor import sweep
 
-    if args.seeds < 1:
-        raise UsageError(f"--seeds: got {args.seeds}, expected a positive integer.")
-    if args.steps < 1:
-        raise UsageError(f"--steps: got {args.steps}, expected a positive integer.")
-    if args.first_seed < 0 or args.first_seed + args.seeds > 2**32:
+    if not 0 <= args.first_seed <= args.first_seed + args.seeds - 1 <= MAX_SEED:
         raise UsageError(
             f"--first-seed/--seeds: seeds {args.first_seed}..{args.first_seed + args.seeds - 1}, "
-            "expected seeds in [0, 4294967295] (NumPy's legacy seeding)."
+            f"expected seeds in [0, {MAX_SEED}] (NumPy's legacy seeding)."
         )
-    finite = {"--lr": args.lr, "--init-scale": args.init_scale, "--init-bias": args.init_bias}
-    for name, value in finite.items():
-        if not np.isfinite(value):
-            raise UsageError(f"{name}: got {value}, expected a finite number.")
     _check_plot_path(args.plot)
     if args.backend == "jax":
         try:
@@ -523,7 +687,8 @@ def _run_sweep(args: argparse.Namespace) -> int:
     if args.plot is not None:
         from gradcheck_xor.plots import sweep_figure
 
-        sweep_figure(result, args.plot)
+        with _writing("--plot", args.plot):
+            sweep_figure(result, args.plot)
     if args.json:
         print(json.dumps({**summary, "plot": args.plot}, allow_nan=False))
         return 0
@@ -558,14 +723,21 @@ def _add_check(subparsers: argparse._SubParsersAction) -> None:
             "Check a backward pass written the notebook's way, backward(parameters, A1, A2, X, Y) "
             "-> {dW1, db1, dW2, db2}, against central finite differences of the loss at several "
             "parameter points and for labels of shape (m,) and (1, m); print the verdict, why, "
-            "and the per-element table. TARGET is path/to/file.py:function (the file is run, as "
-            "Python runs a script); default: the notebook's backword_propagation. Exit status: "
-            "0 right, 1 wrong, 2 unusable target or options."
+            "and the per-element table. TARGET is path/to/file.py:function; the whole file is "
+            "run first, as Python runs a script, so check only code you trust. Default: the "
+            "notebook's backword_propagation. Exit status: 0 right, 1 wrong, 2 unusable target "
+            "or options."
         ),
     )
-    p.add_argument("target", nargs="?", metavar="TARGET", help="path/to/file.py:function")
-    p.add_argument("--params", metavar="FILE", help="check at these parameters (and data) instead")
-    p.add_argument("--seed", type=int, default=0, help="seed of the parameter points (default: 0)")
+    p.add_argument(
+        "target", nargs="?", default=NOTEBOOK_TARGET, metavar="TARGET", help="path/to/file.py:function"
+    )
+    _add_params(
+        p,
+        params_help="check at these parameters (and data) instead",
+        seed_help="seed of the parameter points",
+        exclusive=False,
+    )
     p.add_argument(
         "--loss",
         choices=_LossNames(),
@@ -582,13 +754,38 @@ def _add_check(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--fast", action="store_true", help="one random direction per point (the full check if it fails)"
     )
-    p.add_argument("--json", action="store_true", help="write exactly one JSON object to stdout")
+    _add_json(p)
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr(enabled: bool) -> Iterator[None]:
+    """While the user's code runs under --json, everything it writes to stdout goes to stderr:
+    ``print``, and at the file-descriptor level C extensions and child processes, so that
+    stdout holds only the JSON object."""
+    if not enabled:
+        yield
+        return
+    sys.stdout.flush()
+    try:
+        saved: int | None = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no fd 1 or 2 to redirect: print() is still redirected below
+        saved = None
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if saved is not None:
+            # What the user's code left in the real stdout's buffer goes out while fd 1 is stderr.
+            with contextlib.suppress(OSError, ValueError):
+                sys.stdout.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def _load_function(target: str) -> Callable[..., object]:
     """``path/to/file.py:function`` -> the function, running the file as Python runs a script."""
     import importlib.util
-    import os
 
     path, sep, name = target.rpartition(":")
     if not sep or not path or not name:
@@ -605,7 +802,9 @@ def _load_function(target: str) -> Callable[..., object]:
     sys.path.insert(0, folder)  # its own imports resolve as when it runs as a script
     try:
         spec.loader.exec_module(module)
-    except (Exception, SystemExit) as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:  # SystemExit too: the file is unusable, never the command's exit
         raise UsageError(f"{path}: running it raised {type(exc).__name__}: {exc}") from None
     finally:
         if folder in sys.path:
@@ -624,41 +823,26 @@ def _load_function(target: str) -> Callable[..., object]:
 
 
 def _run_check(args: argparse.Namespace) -> int:
-    import json
-
     from gradcheck_xor.gradcheck import check_backward
 
-    target = args.target or "gradcheck_xor.notebook:backword_propagation"
-
-    def fail(message: str) -> UsageError:
-        if args.json:
-            print(json.dumps({"target": target, "ok": False, "error": message}))
-        return UsageError(message)
-
-    if args.target is None:
-        from gradcheck_xor.notebook import backword_propagation as backward
-    else:
-        try:
-            backward = _load_function(args.target)
-        except UsageError as exc:
-            raise fail(str(exc)) from None
     options: dict[str, object] = {}
     if args.params is not None:
         from gradcheck_xor.model import PARAM_SHAPES
-        from gradcheck_xor.params_io import ParamsFileError, load_params
 
-        try:
-            loaded = load_params(args.params)
-        except ParamsFileError as exc:
-            raise fail(str(exc)) from None
+        loaded = _load(args.params, args)
         options = {"params": {k: loaded[k] for k in PARAM_SHAPES}, "X": loaded["X"], "Y": loaded["Y"]}
-    report = check_backward(
-        backward, forward=args.activation, loss=args.loss, seed=args.seed, fast=args.fast, **options
-    )
+    with _stdout_to_stderr(args.json):
+        if args.target == NOTEBOOK_TARGET:
+            from gradcheck_xor.notebook import backword_propagation as backward
+        else:
+            backward = _load_function(args.target)
+        report = check_backward(
+            backward, forward=args.activation, loss=args.loss, seed=args.seed, fast=args.fast, **options
+        )
     if args.json:
-        print(json.dumps({"target": target, **report.to_dict()}, allow_nan=False))
+        print(json.dumps({"target": args.target, **report.to_dict()}, allow_nan=False))
     else:
-        print(f"gradcheck-xor check: {target}")
+        print(f"gradcheck-xor check: {args.target}")
         print(report.explain(rows=0))
         print()
         print("Per-element table, worst first:")
@@ -679,7 +863,7 @@ COMMANDS: dict[
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="gradcheck-xor",
         description=(
             "Check hand-written backpropagation with evidence, and explain why a small "
@@ -693,21 +877,81 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``gradcheck-xor``; returns the exit code (testable without a subprocess)."""
-    args = build_parser().parse_args(argv)
+# --- running a command: errors, interrupts, and an output that went away -------------------
+
+
+def _say(line: str) -> None:
+    """One line on stderr; if stderr is gone too, the exit status is all that is left."""
+    with contextlib.suppress(OSError, ValueError):
+        print(line, file=sys.stderr, flush=True)
+
+
+def _silence_stdout() -> None:
+    """After a write to stdout failed, point fd 1 at devnull, so that the flush at exit does
+    not fail again with a traceback (what CPython's documentation advises for SIGPIPE)."""
+    with contextlib.suppress(OSError, ValueError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+
+
+def _report_error(args: argparse.Namespace, message: str) -> None:
+    """A UsageError: one line on stderr, and under --json one object on stdout as well."""
+    line = " ".join(message.splitlines())
+    if getattr(args, "json", False):
+        # What the error is about: check's target, diagnose's file.
+        context = {key: vars(args)[key] for key in ("target", "file") if key in vars(args)}
+        try:
+            print(json.dumps({**context, "ok": False, "error": line}), flush=True)
+        except OSError:
+            _silence_stdout()
+    _say(f"gradcheck-xor {args.command}: error: {line}")
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def interrupt(signum: int, frame: object) -> None:
+        raise _Terminated
+
     try:
-        return COMMANDS[args.command][1](args)
-    except UsageError as exc:
-        print(f"gradcheck-xor {args.command}: error: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        # Output piped into a command that stopped reading (| head): not an error of ours.
-        sys.stderr.close()
-        return 0
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread, where Python runs signal handlers: leave it be
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``gradcheck-xor``; returns the exit code (testable without a subprocess).
+
+    argparse's own errors (an unknown option, a value that is not a number) exit 2 through
+    ``SystemExit``, also one line.
+    """
+    with _sigterm_as_interrupt():
+        args = build_parser().parse_args(argv)
+        try:
+            _validate(args)
+            code = COMMANDS[args.command][1](args)
+            sys.stdout.flush()  # a full disk or a closed pipe shows here at the latest
+            return code
+        except UsageError as exc:
+            _report_error(args, str(exc))
+            return 2
+        except KeyboardInterrupt as exc:
+            _say("interrupted")
+            return 143 if isinstance(exc, _Terminated) else 130
+        except OSError as exc:
+            # The commands turn their own files' errors into UsageErrors: this is stdout.
+            if exc.errno not in (errno.EPIPE, errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO):
+                raise
+            _silence_stdout()
+            if exc.errno == errno.EPIPE:  # | head stopped reading: quiet, as if killed by SIGPIPE
+                return 141
+            _say(f"gradcheck-xor {args.command}: error: cannot write the output: {exc.strerror}.")
+            return 2
 
 
 if __name__ == "__main__":

@@ -392,7 +392,11 @@ def _draw_points(seed: int, X: np.ndarray, Y: np.ndarray) -> list[tuple[str, Par
     return points
 
 
-# --- calling the user's code (nothing it raises escapes) -------------------------------------
+# --- calling the user's code (nothing it raises escapes but an interrupt) -------------------
+#
+# Whatever the user's code raises is its failure, reported as the `raised` verdict:
+# BaseException included, so that a sys.exit(0) in a backward can never end a check as if it
+# had passed. Only KeyboardInterrupt (Ctrl-C, or the command's SIGTERM) goes through.
 
 
 def _where(exc: BaseException) -> str:
@@ -405,7 +409,7 @@ def _where(exc: BaseException) -> str:
     return f"{f.filename}:{f.lineno} in {f.name}" + (f": {f.line.strip()}" if f.line else "")
 
 
-def _raised(exc: Exception, function: str) -> dict[str, Any]:
+def _raised(exc: BaseException, function: str) -> dict[str, Any]:
     return {"function": function, "type": type(exc).__name__, "message": str(exc), "where": _where(exc)}
 
 
@@ -436,7 +440,9 @@ def _read_gradients(result: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | 
             return {"key": key, "got": "missing", "expected": expected}
         try:
             value = np.asarray(result[key])
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:  # the user's object's own code (__getitem__, __array__)
             return {"key": key, "got": f"not an array ({type(exc).__name__}: {exc})", "expected": expected}
         if value.dtype.kind not in "fiub":
             return {"key": key, "got": f"dtype {value.dtype}", "expected": expected}
@@ -464,7 +470,9 @@ def _call(function: Callable[..., Any], *args: Any) -> tuple[Any, dict[str, Any]
     copies = [a.copy() if isinstance(a, np.ndarray) else a for a in args]
     try:
         return function(*copies), None
-    except Exception as exc:
+    except KeyboardInterrupt:
+        raise
+    except BaseException as exc:
         return None, _raised(exc, getattr(function, "__name__", repr(function)))
 
 
@@ -1167,7 +1175,9 @@ def _activations(out: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
     try:
         A1, A2 = (out["A1"], out["A2"]) if isinstance(out, Mapping) else out
         return np.asarray(A1, dtype=np.float64), np.asarray(A2, dtype=np.float64)
-    except Exception:
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
         return None, None
 
 
@@ -1182,7 +1192,9 @@ def _user_losses(
             return values, failure
         try:
             values[idx] = float(out)
-        except Exception as exc:
+        except KeyboardInterrupt:
+            raise
+        except BaseException as exc:
             return values, _raised(exc, getattr(loss, "__name__", "loss"))
     return values, None
 

@@ -25,6 +25,7 @@ __all__ = [
     "as_labels",
     "forward",
     "gradients",
+    "history_every",
     "init_params",
     "loss",
     "loss_and_gradients",
@@ -39,6 +40,8 @@ Activation = Literal["relu", "leaky_relu", "sigmoid"]
 
 PARAM_SHAPES: dict[str, tuple[int, int]] = {"W1": (2, 2), "b1": (2, 1), "W2": (1, 2), "b2": (1, 1)}
 LEAKY_SLOPE = 0.01
+# The most losses :func:`train` keeps: the notebook's whole run of 200,000 steps, 1.6 MB.
+MAX_HISTORY = 200_000
 
 
 def sigmoid(z: np.ndarray) -> np.ndarray:
@@ -189,6 +192,13 @@ def gradients(
     return loss_and_gradients(params, X, Y, activation)[1]
 
 
+def history_every(steps: int) -> int:
+    """k such that :func:`train` keeps the loss before every k-th of ``steps`` steps: 1 up to
+    :data:`MAX_HISTORY` steps, then ``ceil(steps / MAX_HISTORY)``, so that a long run keeps
+    at most MAX_HISTORY losses."""
+    return max(1, -(-steps // MAX_HISTORY))
+
+
 def train(
     params: Params,
     X: np.ndarray,
@@ -202,8 +212,10 @@ def train(
 ) -> tuple[Params, np.ndarray]:
     """Full-batch gradient descent on :func:`loss`; returns ``(params, loss_history)``.
 
-    ``loss_history[i]`` is the loss before step ``i``'s update, as in the notebook. The
-    caller's dict is not modified. ``on_step(i, loss)`` is called after every step.
+    ``loss_history[j]`` is the loss before step ``j * k``'s update, as in the notebook, with
+    k = :func:`history_every` ``(steps)``: every step's loss up to :data:`MAX_HISTORY` steps,
+    every k-th beyond, so memory stays bounded for any ``steps``. The caller's dict is not
+    modified. ``on_step(i, loss)`` is called after every step.
 
     Before the first step (ReLU networks), the starting parameters are diagnosed and each
     warning- or error-level finding (a dead unit, identical units, ...) is emitted as a
@@ -217,11 +229,14 @@ def train(
         from gradcheck_xor.diagnostics import diagnose, warn_findings
 
         warn_findings(diagnose(params, X, Y, notebook_loss=False), stacklevel=2)
-    losses = np.empty(steps, dtype=np.float64)
+    every = history_every(steps)
+    losses = np.empty(-(-steps // every), dtype=np.float64)
     for i in range(steps):
-        losses[i], grads = loss_and_gradients(params, X, Y, activation)
+        value, grads = loss_and_gradients(params, X, Y, activation)
+        if i % every == 0:
+            losses[i // every] = value
         for name in PARAM_SHAPES:
             params[name] -= learning_rate * grads["d" + name]
         if on_step is not None:
-            on_step(i, float(losses[i]))
+            on_step(i, value)
     return params, losses
