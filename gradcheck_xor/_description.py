@@ -177,8 +177,8 @@ XOR = Network.from_widths((2, 2, 1))
 
 # --- reading a description off the parameters ------------------------------------------------
 
-_WEIGHT_KEY = re.compile(r"([Ww])([1-9][0-9]*)\Z")
-_BIAS_KEY = re.compile(r"b([1-9][0-9]*)\Z")
+_WEIGHT_KEY = re.compile(r"([Ww])([1-9][0-9]{0,5})\Z")  # a million layers is plenty
+_BIAS_KEY = re.compile(r"b([1-9][0-9]{0,5})\Z")
 _DATA_KEYS = ("X", "Y")
 _KEY_HELP = "expected W1, b1, ..., WL, bL (or w1, ...), X or Y"
 
@@ -198,6 +198,12 @@ def numbers(key: str, value: Any) -> np.ndarray:
     return array.astype(np.float64, copy=False)
 
 
+def _shown(key: Any) -> str:
+    # A key as an error message shows it: repr keeps it on one line, the cut keeps it short.
+    text = repr(key)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
 def _layer_keys(params: Mapping[Any, Any]) -> list[tuple[str, str | None]]:
     """Each layer's (weight, bias) keys, from the keys alone: refuses unknown keys, two cases
     of one weight, a bias without its weight and gaps in the numbering."""
@@ -215,9 +221,11 @@ def _layer_keys(params: Mapping[Any, Any]) -> list[tuple[str, str | None]]:
         elif b:
             biases[int(b[1])] = key
         elif key not in _DATA_KEYS:
-            raise NetworkError(f"unknown key {key!r}; {_KEY_HELP}.")
+            raise NetworkError(f"unknown key {_shown(key)}; {_KEY_HELP}.")
     if not weights:
-        raise NetworkError(f"no weights among the keys {sorted(map(str, params))}; {_KEY_HELP}.")
+        raise NetworkError(
+            f"no weights among the keys {', '.join(map(_shown, list(params)[:6]))}; {_KEY_HELP}."
+        )
     depth = len(weights)
     gap = min(set(range(1, depth + 2)) - set(weights))
     if gap <= depth:
@@ -381,7 +389,7 @@ def checked_layers(net: Network, params: Mapping[str, Any]) -> list[tuple[np.nda
         extra = [key for key in params if key not in net.param_shapes and key not in _DATA_KEYS]
         if extra:
             raise NetworkError(
-                f"{extra[0]!r} is not a parameter of the {net}; expected {', '.join(net.keys)}."
+                f"{_shown(extra[0])} is not a parameter of the {net}; expected {', '.join(net.keys)}."
             )
     return layers
 

@@ -435,6 +435,18 @@ REFUSED = [
         id="softmax-of-one-output",
     ),
     pytest.param(
+        {**shapes(**XOR_SHAPES), "W1" + "0" * 5000: np.zeros(())},
+        {},
+        f"unknown key 'W1{'0' * 34}...; expected W1, b1, ..., WL, bL (or w1, ...), X or Y.",
+        id="huge-layer-number",
+    ),
+    pytest.param(
+        {"W1": np.zeros((1, 1)), "note\nline two": np.zeros(())},
+        {},
+        "unknown key 'note\\nline two'; expected W1, b1, ..., WL, bL (or w1, ...), X or Y.",
+        id="key-with-a-newline",
+    ),
+    pytest.param(
         [np.zeros((2, 2))],
         {},
         "params is a list; expected a dict of arrays keyed W1, b1, ...",
