@@ -95,10 +95,9 @@ def read_regular_file(path: str, max_bytes: int) -> bytes:
         info = os.stat(path)
         _check_regular(info.st_mode, info.st_size, max_bytes)
         fd = os.open(path, _OPEN_FLAGS)
-    except OSError as exc:
-        raise RefusedError(
-            None, f"cannot be read ({exc.strerror or type(exc).__name__})", "a readable file"
-        ) from None
+    except (OSError, ValueError) as exc:  # ValueError: a NUL in the path
+        reason = getattr(exc, "strerror", None) or str(exc) or type(exc).__name__
+        raise RefusedError(None, f"cannot be read ({reason})", "a readable file") from None
     with os.fdopen(fd, "rb") as f:
         info = os.fstat(f.fileno())
         _check_regular(info.st_mode, info.st_size, max_bytes)
@@ -108,9 +107,8 @@ def read_regular_file(path: str, max_bytes: int) -> bytes:
         if len(data) > info.st_size:
             data += f.read(max_bytes + 1 - len(data))
     if len(data) > max_bytes:
-        raise RefusedError(
-            None, f"grew past the limit of {max_bytes} bytes while it was read", RAISE_THE_LIMIT
-        )
+        problem = f"holds more than the limit of {max_bytes} bytes, more than its stated size"
+        raise RefusedError(None, problem, RAISE_THE_LIMIT)
     return data
 
 
@@ -126,7 +124,7 @@ def zip_members(data: bytes, what: str, expected: str, max_members: int = 64) ->
         raise RefusedError(None, f"holds more than {max_members} zip members", expected)
     try:
         members = zipfile.ZipFile(io.BytesIO(data)).infolist()
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as exc:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, NotImplementedError) as exc:
         raise RefusedError(None, f"is not a readable {what} ({exc})", expected) from None
     seen: set[str] = set()
     for info in members:
@@ -172,7 +170,7 @@ class MemberReader:
         self._left, self._crc, self._expected_crc = info.file_size, 0, info.CRC
         view = memoryview(data)
         at = info.header_offset
-        if bytes(view[at : at + 4]) != _LOCAL_HEADER or at + _LOCAL_HEADER_SIZE > len(view):
+        if at < 0 or at + _LOCAL_HEADER_SIZE > len(view) or bytes(view[at : at + 4]) != _LOCAL_HEADER:
             raise RefusedError(self.name, "has no local header where the directory says", expected)
         name_size, extra_size = struct.unpack_from("<HH", view, at + _LOCAL_HEADER_SIZE - 4)
         start = at + _LOCAL_HEADER_SIZE + name_size + extra_size

@@ -241,11 +241,14 @@ def _read_npy(path: str, key: str, member: MemberReader) -> np.ndarray:
     try:
         version = npy.read_magic(member)
         read_header = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
-        if read_header is None:
-            raise not_npy
-        shape, fortran_order, dtype = read_header(member)
-    except (ValueError, TypeError):
+        if read_header is not None:
+            shape, fortran_order, dtype = read_header(member)
+    except RefusedError:
+        raise
+    except Exception:  # NumPy reports a damaged header as ValueError, SyntaxError, TokenError, ...
         raise not_npy from None
+    if read_header is None:  # version 3.0 is for structured dtypes' non-Latin-1 names
+        raise not_npy
     if dtype.hasobject:
         raise ParamsFileError(path, key, "holds a pickled object array, refused", "a numeric array")
     problem = _dtype_problem(dtype)

@@ -132,7 +132,7 @@ def test_a_file_whose_stated_size_is_zero_is_still_read_up_to_the_limit(tmp_path
     path = tmp_path / "p.json"
     path.symlink_to(status)
     assert "is not valid JSON" in _refusal(path)
-    assert "grew past the limit of 16 bytes" in _refusal(path, max_bytes=16)
+    assert "holds more than the limit of 16 bytes, more than its stated size" in _refusal(path, max_bytes=16)
 
 
 # --- size: refused before reading ----------------------------------------------------------
@@ -234,10 +234,16 @@ def _good_members() -> dict[str, bytes]:
 
 
 def _patched(data: bytes, name: str, **fields: int) -> bytes:
-    """``data`` with some of member ``name``'s ``flags``, ``method``, ``crc`` and ``size``
+    """``data`` with some of member ``name``'s ``version``, ``flags``, ``method``, ``crc`` and ``size``
     (unpacked) changed, in its directory entry and in its local header alike."""
     # Offsets of each field in a directory entry and in a local header, and its format.
-    where = {"flags": (8, 6, "<H"), "method": (10, 8, "<H"), "crc": (16, 14, "<L"), "size": (24, 22, "<L")}
+    where = {
+        "version": (6, 4, "<H"),  # needed to extract
+        "flags": (8, 6, "<H"),
+        "method": (10, 8, "<H"),
+        "crc": (16, 14, "<L"),
+        "size": (24, 22, "<L"),
+    }
     out = bytearray(data)
     for info in zipfile.ZipFile(io.BytesIO(data)).infolist():
         if info.filename == name:
@@ -272,6 +278,11 @@ def test_an_encrypted_member_is_refused(tmp_path: Path) -> None:
 def test_an_unknown_compression_method_is_refused(tmp_path: Path) -> None:
     data = _patched(_zip(_good_members()), "W2.npy", method=99)
     assert "uses zip compression method 99" in _refusal(_npz(tmp_path, data), "W2.npy")
+
+
+def test_a_member_needing_a_later_zip_version_is_refused(tmp_path: Path) -> None:
+    data = _patched(_zip(_good_members()), "b2.npy", version=99)
+    assert "is not a readable .npz archive (zip file version 9.9)" in _refusal(_npz(tmp_path, data))
 
 
 def test_an_archive_of_a_hundred_members_is_refused_before_its_directory_is_parsed(tmp_path: Path) -> None:
@@ -766,6 +777,33 @@ def test_any_safetensors_header_gives_parameters_or_one_short_line(
 ) -> None:
     header, good_buffer = _good_safetensors()
     _loads_or_is_refused(_safetensors(tmp_path, {**header, **entries}, good_buffer + buffer))
+
+
+def _saved(suffix: str) -> bytes:
+    buffer = io.BytesIO()
+    if suffix == ".npz":
+        np.savez_compressed(buffer, **GOOD, X=np.ones((2, 64)), Y=np.zeros(64))
+    else:
+        torch = pytest.importorskip("torch")
+        torch.save({k: torch.from_numpy(v) for k, v in GOOD.items()}, buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".pt"])
+@_examples(80)
+@given(
+    edits=st.lists(
+        st.tuples(st.floats(0.5, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=4
+    )
+)
+def test_any_damage_to_an_archives_directory_gives_parameters_or_one_short_line(
+    tmp_path: Path, suffix: str, edits: list[tuple[float, int]]
+) -> None:
+    # The directory, and for a PyTorch file its pickle, sit in the second half of the file.
+    data = bytearray(_saved(suffix))
+    for where, value in edits:
+        data[int(where * len(data))] = value
+    _loads_or_is_refused(_npz(tmp_path, bytes(data), f"p{suffix}"))
 
 
 # Pieces of protocol-2 pickles: every opcode a state_dict uses, a few it never does, and the
