@@ -140,6 +140,7 @@ def _add_params(p: argparse.ArgumentParser, *, params_help: str, seed_help: str,
     group = p.add_mutually_exclusive_group() if exclusive else p
     group.add_argument("--params", metavar="FILE", help=params_help)
     _add_seed(group, seed_help)
+    _add_max_file_size(p)
 
 
 def _add_steps(p: argparse.ArgumentParser, default: int, high: int, what: str = "gradient steps") -> None:
@@ -172,7 +173,7 @@ def _load(path: str, args: argparse.Namespace) -> Params:
     from gradcheck_xor.params_io import ParamsFileError, load_params
 
     try:
-        return load_params(path)
+        return load_params(path, max_bytes=args.max_file_size)
     except ParamsFileError as exc:
         raise UsageError(str(exc)) from None
 
@@ -369,6 +370,7 @@ def _add_diagnose(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="exit 0 even when findings are reported (an unusable file still exits 2)",
     )
+    _add_max_file_size(p)
 
 
 def _run_diagnose(args: argparse.Namespace) -> int:

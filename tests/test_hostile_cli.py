@@ -78,6 +78,9 @@ BAD_ARGUMENTS = {
     "sweep-negative-lr": (["sweep", "--lr", "-1"], "--lr: got -1.0, expected a positive number."),
     "check-negative-seed": (["check", "--seed", "-3"], "--seed: got -3, expected an integer in [0, "),
     "check-unknown-loss": (["check", "--loss", "hinge"], "invalid choice: 'hinge'"),
+    "diagnose-size-not-a-size": (["diagnose", "--max-file-size", "12Q", "p.json"], "got '12Q', expected"),
+    "diagnose-size-zero": (["diagnose", "--max-file-size", "0", "p.json"], "--max-file-size: got 0,"),
+    "train-size-negative": (["train", "--max-file-size=-5"], "got '-5', expected a size in bytes"),
 }  # fmt: skip
 
 
@@ -127,6 +130,33 @@ def test_a_bad_argument_under_json_is_also_one_object_on_stdout(capsys: pytest.C
     assert code == 2
     assert json.loads(out) == {"ok": False, "error": "--lr: got 0.0, expected a positive number."}
     assert err == "gradcheck-xor train: error: --lr: got 0.0, expected a positive number.\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "size"), [("65536", 65536), ("64K", 2**16), ("64M", 64 * 2**20), ("1g", 2**30), (" 7 ", 7)]
+)
+def test_a_file_size_takes_an_optional_binary_suffix(text: str, size: int) -> None:
+    assert cli._byte_size(text) == size
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["diagnose"], ["check", "--params"], ["compare", "--params"], ["train", "--steps", "1", "--params"]],
+    ids=["diagnose", "check", "compare", "train"],
+)
+def test_every_command_that_reads_a_parameter_file_takes_its_size_limit(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, argv: list[str]
+) -> None:
+    path = tmp_path / "start.json"
+    path.write_text(json.dumps({k: v.tolist() for k, v in model.init_params(0, bias=0.1).items()}))
+    size = path.stat().st_size
+    code, out, err = run(capsys, *argv, str(path), "--max-file-size", str(size - 1), "--json")
+    assert code == 2
+    assert f"the file is {size} bytes, more than the limit of {size - 1} bytes" in err
+    assert json.loads(out)["ok"] is False and err.count("\n") == 1
+    if argv[0] != "compare":  # compare would go on to import PyTorch and JAX
+        code, out, _ = run(capsys, *argv, str(path), "--max-file-size", f"{size}", "--json")
+        assert code in (0, 1) and "error" not in json.loads(out)
 
 
 # Any string as a numeric option's value: a run (tiny, so fast), or a refusal in one line.

@@ -50,6 +50,16 @@ def test_the_run_ends_with_the_diagnosis_of_the_draw_and_of_each_end_state(
     assert tail[2].startswith("  notebook end") and tail[3].startswith("  corrected end")
 
 
+def test_a_run_longer_than_the_kept_history_prints_what_one_run_would(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The command trains in chunks of MAX_HISTORY steps: a small one stands in for 10**8 steps.
+    _, whole, _ = run(capsys, "--seed", "2", "--steps", "700", "--lr", "0.1")
+    monkeypatch.setattr(model, "MAX_HISTORY", 64)
+    _, chunked, _ = run(capsys, "--seed", "2", "--steps", "700", "--lr", "0.1")
+    assert chunked == whole
+
+
 @pytest.mark.parametrize("steps", ["0", "-5"])
 def test_a_non_positive_step_count_is_one_line_and_exit_2(
     capsys: pytest.CaptureFixture[str], steps: str

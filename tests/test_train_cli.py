@@ -101,6 +101,39 @@ def test_train_one_rejects_unknown_names(kwargs, message):
     assert str(caught.value) == message
 
 
+@settings(max_examples=30)
+@given(steps=st.integers(1, 60), limit=st.integers(1, 25))
+def test_a_long_run_keeps_every_kth_loss_and_trains_exactly_as_a_short_one(steps, limit):
+    # A small MAX_HISTORY stands in for a run of 10**8 steps.
+    X, Y = model.xor_data()
+    start = model.init_params(5)
+    full_params, full = model.train(start, X, Y, steps=steps, learning_rate=0.5, diagnostics=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(model, "MAX_HISTORY", limit)
+        every = model.history_every(steps)
+        params, kept = model.train(start, X, Y, steps=steps, learning_rate=0.5, diagnostics=False)
+    assert len(kept) <= limit and every == -(-steps // limit)
+    assert np.array_equal(kept, full[::every])
+    for name in model.PARAM_SHAPES:
+        assert np.array_equal(params[name], full_params[name]), name
+
+
+@pytest.mark.parametrize("rule", ["notebook", "bce"])
+def test_the_command_trains_a_long_run_in_chunks_exactly_as_in_one(capsys, monkeypatch, rule):
+    X, Y = model.xor_data()
+    start = model.init_params(0)
+    expected, losses = sweep.train_one(start, X, Y[0], rule=rule, steps=2500, learning_rate=0.5)
+    monkeypatch.setattr(model, "MAX_HISTORY", 300)  # chunks of 300 steps, every 9th loss kept
+    code, out, _ = _run(capsys, "--rule", rule, "--steps", "2500", "--lr", "0.5", "--json")
+    result = json.loads(out)
+    for name in model.PARAM_SHAPES:
+        assert np.array_equal(np.array(result["params"][name]), expected[name]), name
+    every = result["loss_history"]["every"]
+    assert every % model.history_every(2500) == 0
+    assert result["loss_history"]["values"] == losses[::every].tolist()
+    assert code == (0 if result["solved"] else 1)
+
+
 # --- the command ---------------------------------------------------------------------------
 
 
