@@ -245,9 +245,8 @@ class _Unpickler:
         nbytes = size * itemsize
         if info is None or info.file_size != nbytes:
             held = "no record" if info is None else f"{info.file_size} bytes"
-            raise self.refuse(
-                f"holds storage {record!r} of {nbytes} bytes, but the archive has {held} for it"
-            )
+            problem = f"holds storage {record!r} of {nbytes} bytes, but the archive has {held} for it"
+            raise self.refuse(problem, key=self.key_being_built())
         return _Item("storage", storage=(dtype, nbytes))
 
     def reduce(self, func: _Item, args: _Item) -> _Item:

@@ -4,8 +4,9 @@ Formats, chosen by the file's suffix:
 
 * ``.json``: one object, ``{"W1": [[..], [..]], "b1": [..], ...}``; ``NaN`` and
   ``Infinity`` are accepted so that a diverged run can still be diagnosed;
-* ``.npz``: NumPy's archive, read with ``allow_pickle=False``;
-* ``.safetensors``: the ``safetensors`` package's NumPy API;
+* ``.npz``: NumPy's archive (``np.savez``, ``np.savez_compressed``), read member by member
+  from each ``.npy`` header, never through pickle;
+* ``.safetensors``: the ``safetensors`` package's NumPy API, once the header is checked;
 * ``.pt`` / ``.pth``: a PyTorch state_dict, under the notebook's names or under
   ``reference_impls.torch_xor``'s (``hidden.weight``, ``hidden.bias``, ``output.weight``,
   ``output.bias``). torch is imported only for these files and loads with
@@ -23,8 +24,9 @@ a device, a socket or a directory is refused from its metadata, without waiting)
 larger than ``max_bytes`` (:data:`MAX_BYTES` unless raised) is refused before it is read, and
 so is an archive whose members would unpack to more. Each format's structure (the ``.npz``
 directory and ``.npy`` headers, the safetensors header, the pickle inside a PyTorch file) is
-checked before its data is decoded. Memory stays within a few times ``max_bytes``, except for
-JSON, which Python's parser turns into objects of up to ~15 times the text's size.
+checked before its data is decoded. Memory stays within a small multiple of ``max_bytes`` (the
+file, what it unpacks to, the float64 copies), except for JSON, which Python's parser turns
+into objects of up to ~15 times the text's size.
 """
 
 from __future__ import annotations
@@ -241,14 +243,13 @@ def _read_npy(path: str, key: str, member: MemberReader) -> np.ndarray:
     try:
         version = npy.read_magic(member)
         read_header = {(1, 0): npy.read_array_header_1_0, (2, 0): npy.read_array_header_2_0}.get(version)
-        if read_header is not None:
-            shape, fortran_order, dtype = read_header(member)
+        if read_header is None:  # version 3.0 is for structured dtypes' non-Latin-1 field names
+            raise ValueError(f".npy format version {version}")
+        shape, fortran_order, dtype = read_header(member)
     except RefusedError:
         raise
     except Exception:  # NumPy reports a damaged header as ValueError, SyntaxError, TokenError, ...
         raise not_npy from None
-    if read_header is None:  # version 3.0 is for structured dtypes' non-Latin-1 names
-        raise not_npy
     if dtype.hasobject:
         raise ParamsFileError(path, key, "holds a pickled object array, refused", "a numeric array")
     problem = _dtype_problem(dtype)
