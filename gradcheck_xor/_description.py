@@ -128,12 +128,12 @@ class Network:
     def biases(self) -> tuple[bool, ...]:
         return tuple(b is not None for _, b in self.names)
 
-    @property
+    @cached_property
     def keys(self) -> tuple[str, ...]:
         """The parameter keys in the flat vector's order: W1, b1, W2, b2, ..."""
         return tuple(key for pair in self.names for key in pair if key is not None)
 
-    @property
+    @cached_property
     def grad_keys(self) -> tuple[str, ...]:
         return tuple("d" + key for key in self.keys)
 
@@ -411,7 +411,7 @@ def unflatten(net: Network, theta: Any, keys: Iterable[str] | None = None) -> Pa
     lead, arrays, start = theta.shape[:-1], {}, 0
     for key, shape in zip(keys, net.param_shapes.values(), strict=True):
         size = int(np.prod(shape))
-        arrays[key] = theta[..., start : start + size].reshape(*lead, *shape)
+        arrays[key] = theta[..., start : start + size].reshape(lead + shape)
         start += size
     return arrays
 

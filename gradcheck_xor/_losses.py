@@ -7,18 +7,18 @@ are (..., n_out, m), classes run along axis -2 and samples along axis -1.
 The catalogue (A and Z are the output layer's activation and logit, Y the labels, one-hot
 for a softmax, m the samples, n the outputs; A' the output's derivative):
 
-=================  ========  =========================================  ====================
-loss               outputs   formula                                    dZ
-=================  ========  =========================================  ====================
-bce                sigmoid   -sum(Y log A + (1 - Y) log(1 - A)) / (n m)  (A - Y) / (n m)
-bce-sum            sigmoid   -sum(Y log A + (1 - Y) log(1 - A))          A - Y
-cross-entropy      softmax   -sum(Y log A) / m                           (A - Y) / m
-cross-entropy-sum  softmax   -sum(Y log A)                               A - Y
-mse                any       sum((A - Y)^2) / (n m)                      2 (A - Y) / (n m) A'
-half-mse           any       sum((A - Y)^2) / (2 n m)                    (A - Y) / (n m) A'
-sse                any       sum((A - Y)^2)                              2 (A - Y) A'
-half-sse           any       sum((A - Y)^2) / 2                          (A - Y) A'
-=================  ========  =========================================  ====================
+=================  =======  ==========================================  ====================
+loss               outputs  formula                                     dZ
+=================  =======  ==========================================  ====================
+bce                sigmoid  -sum(Y log A + (1 - Y) log(1 - A)) / (n m)  (A - Y) / (n m)
+bce-sum            sigmoid  -sum(Y log A + (1 - Y) log(1 - A))          A - Y
+cross-entropy      softmax  -sum(Y log A) / m                           (A - Y) / m
+cross-entropy-sum  softmax  -sum(Y log A)                               A - Y
+mse                any      sum((A - Y)^2) / (n m)                      2 (A - Y) / (n m) A'
+half-mse           any      sum((A - Y)^2) / (2 n m)                    (A - Y) / (n m) A'
+sse                any      sum((A - Y)^2)                              2 (A - Y) A'
+half-sse           any      sum((A - Y)^2) / 2                          (A - Y) A'
+=================  =======  ==========================================  ====================
 
 "bce" and "mse" average over every output element, as ``torch.nn.BCELoss`` and ``MSELoss``
 do; "cross-entropy" averages over the samples, as ``torch.nn.CrossEntropyLoss`` does. bce

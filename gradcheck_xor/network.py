@@ -6,12 +6,12 @@ parameters; the forward pass, the loss, its exact gradient, flat parameter vecto
 batched losses are written once, here, and take it as given. The notebook's 2-2-1 XOR
 network is :data:`XOR`.
 
-==========  ============  ==================  =================================================
-layout      X             W_l                 b_l (optional per layer)
-==========  ============  ==================  =================================================
-columns     (n_in, m)     (n_l, n_{l-1})      (n_l, 1), (n_l,) or (1, n_l); also () when n_l = 1
-rows        (m, n_in)     (n_{l-1}, n_l)      the same
-==========  ============  ==================  =================================================
+=======  =========  ==============  ================================================
+layout   X          W_l             b_l (optional per layer)
+=======  =========  ==============  ================================================
+columns  (n_in, m)  (n_l, n_{l-1})  (n_l, 1), (n_l,) or (1, n_l); also () if n_l = 1
+rows     (m, n_in)  (n_{l-1}, n_l)  the same
+=======  =========  ==============  ================================================
 
 "columns" is the notebook's and deeplearning.ai's layout, "rows" cs231n's and most code on
 GitHub's. Weights are keyed ``W1`` or ``w1``, biases ``b1``. Labels follow the layout,
@@ -22,8 +22,9 @@ parameter. Hidden activations, outputs and losses are those of :data:`HIDDEN`,
 ``gradcheck_xor._losses``); relu'(0) = 0 and the leaky relu's slope is :data:`LEAKY_SLOPE`.
 
 Everything is computed in the columns orientation, ``Z_l = W_l @ A_{l-1} + b_l``: a rows
-network's arrays come in and go out as transposed views, so both layouts share every line
-of arithmetic, and leading batch axes of the parameters (:func:`losses`) are carried along.
+network's arrays come in transposed (C-ordered copies) and go out as transposed views, so
+both layouts share every line of arithmetic and agree to the bit; leading batch axes of the
+parameters (:func:`losses`) are carried along.
 """
 
 from __future__ import annotations
@@ -132,7 +133,7 @@ def _present(net: Network, grads: list[tuple], with_dz: bool = False) -> Params:
             out[f"dZ{i + 1}"] = np.swapaxes(dZ, -1, -2) if rows else dZ
         out["d" + w] = np.swapaxes(dW, -1, -2) if rows else dW
         if b is not None:
-            out["d" + b] = db.reshape(*dZ.shape[:-2], *shape)
+            out["d" + b] = db.reshape(dZ.shape[:-2] + shape)
     return out
 
 

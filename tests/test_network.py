@@ -19,7 +19,13 @@ from gradcheck_xor import network as nw
 
 EPS = float(np.finfo(np.float64).eps)
 H = 1e-6  # the finite-difference step
-BIAS_STYLES = {"column": lambda n: (n, 1), "flat": lambda n: (n,), "row": lambda n: (1, n), "none": None}
+BIAS_STYLES = {
+    "column": lambda n: (n, 1),
+    "flat": lambda n: (n,),
+    "row": lambda n: (1, n),
+    "scalar": lambda n: () if n == 1 else (n,),  # a plain number where the layer has one unit
+    "none": None,
+}
 
 
 # --- strategies --------------------------------------------------------------------------------
@@ -51,14 +57,14 @@ class Case:
     net: nw.Network
     params: dict[str, np.ndarray]
     X: np.ndarray
-    Y: np.ndarray  # as the caller gives it: classes (m,) or one-hot for a softmax
+    Y: np.ndarray  # as the caller gives it: for a softmax classes (m,) or one row per sample
 
 
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
     """A network, parameters (unit-sized pre-activations, or five times that so outputs
-    saturate), inputs, and labels of its own kind: 0/1 for a sigmoid, reals for an identity,
-    classes or one-hot for a softmax."""
+    saturate), inputs, and labels of its own kind: 0/1 or probabilities for a sigmoid, reals
+    for an identity, classes, one-hot rows or distributions for a softmax."""
     net = draw(networks())
     scale = draw(st.sampled_from([1.0, 5.0]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
@@ -71,14 +77,17 @@ def cases(draw: st.DrawFn) -> Case:
     cols = net.layout == "columns"
     n_in, n_out = net.widths[0], net.n_out
     X = rng.standard_normal((n_in, m) if cols else (m, n_in))
+    soft = draw(st.booleans())  # probabilities rather than 0/1 or one-hot labels
     if net.output == "softmax":
         Y = rng.integers(0, n_out, m).astype(np.float64)
-        if draw(st.booleans()):  # one-hot in the layout
-            Y = (np.arange(n_out)[:, None] == Y).astype(np.float64)
+        if draw(st.booleans()):  # one-hot (or a distribution) per sample, in the layout
+            Y = rng.dirichlet(np.ones(n_out), m).T if soft else (np.arange(n_out)[:, None] == Y) * 1.0
             Y = Y if cols else Y.T
     else:
-        Y = rng.standard_normal((n_out, m)) if net.output == "identity" else rng.integers(0, 2, (n_out, m))
-        Y = np.asarray(Y, dtype=np.float64) if cols else np.asarray(Y.T, dtype=np.float64)
+        Y = rng.integers(0, 2, (n_out, m)) * 1.0
+        if net.output == "identity" or soft:
+            Y = rng.standard_normal((n_out, m)) if net.output == "identity" else rng.uniform(size=(n_out, m))
+        Y = Y if cols else Y.T
         if n_out == 1 and draw(st.booleans()):
             Y = Y.reshape(m)
     return Case(net, params, X, Y)
