@@ -17,6 +17,7 @@ import errno
 import json
 import math
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -102,14 +103,12 @@ def _validate(args: argparse.Namespace) -> None:
 
 def _byte_size(text: str) -> int:
     """``65536``, ``64K``, ``64M``, ``1G`` (powers of 1024) -> bytes."""
-    number, unit = text.strip(), ""
-    if number[-1:].upper() in _SIZE_UNITS:
-        number, unit = number[:-1], number[-1].upper()
-    if not number.isdigit() or len(number) > 18:
+    size = re.fullmatch(r"\s*([0-9]{1,18})([KMG]?)\s*", text, re.IGNORECASE)
+    if size is None:
         raise argparse.ArgumentTypeError(
             f"got {text!r}, expected a size in bytes such as 65536, 64K, 64M or 1G"
         )
-    return int(number) * _SIZE_UNITS[unit]
+    return int(size[1]) * _SIZE_UNITS[size[2].upper()]
 
 
 # --- options that several commands share, declared once ------------------------------------
@@ -131,7 +130,7 @@ def _add_max_file_size(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _add_seed(p: Any, what: str = "seed for the notebook's initialiser") -> None:
+def _add_seed(p: argparse._ActionsContainer, what: str = "seed for the notebook's initialiser") -> None:
     p.add_argument("--seed", type=int, default=0, help=f"{what}, in [0, {MAX_SEED}] (default: 0)")
 
 
@@ -768,11 +767,10 @@ def _stdout_to_stderr(enabled: bool) -> Iterator[None]:
         yield
         return
     sys.stdout.flush()
-    try:
-        saved: int | None = os.dup(1)
+    saved: int | None = None
+    with contextlib.suppress(OSError):  # no fd 1 or 2 to redirect: print() still is, below
+        saved = os.dup(1)
         os.dup2(2, 1)
-    except OSError:  # no fd 1 or 2 to redirect: print() is still redirected below
-        saved = None
     try:
         with contextlib.redirect_stdout(sys.stderr):
             yield

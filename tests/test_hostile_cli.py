@@ -81,6 +81,8 @@ BAD_ARGUMENTS = {
     "diagnose-size-not-a-size": (["diagnose", "--max-file-size", "12Q", "p.json"], "got '12Q', expected"),
     "diagnose-size-zero": (["diagnose", "--max-file-size", "0", "p.json"], "--max-file-size: got 0,"),
     "train-size-negative": (["train", "--max-file-size=-5"], "got '-5', expected a size in bytes"),
+    "train-size-empty": (["train", "--max-file-size="], "got '', expected a size in bytes"),
+    "train-size-in-kb": (["train", "--max-file-size=64KB"], "got '64KB', expected a size in bytes"),
 }  # fmt: skip
 
 
