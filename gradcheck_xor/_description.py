@@ -34,7 +34,7 @@ class NetworkError(ValueError):
 def turned(a: np.ndarray) -> np.ndarray:
     """A rows-layout array in the columns orientation, C-ordered: both layouts then make the
     very same BLAS calls and agree to the last bit."""
-    return np.ascontiguousarray(np.swapaxes(a, -1, -2))
+    return np.ascontiguousarray(a.swapaxes(-1, -2))
 
 
 def _bias_shapes(n: int) -> tuple[Shape, ...]:

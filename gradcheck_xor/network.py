@@ -117,10 +117,10 @@ def _backward(net: Network, layers: list, Zs: list, As: list, dZ: np.ndarray) ->
     grads: list[tuple] = [()] * net.depth
     for i in reversed(range(net.depth)):
         W, b = layers[i]
-        dW = dZ @ np.swapaxes(As[i], -1, -2)
+        dW = dZ @ As[i].swapaxes(-1, -2)
         grads[i] = (dZ, dW, None if b is None else dZ.sum(axis=-1, keepdims=True))
         if i:
-            dZ = back(np.swapaxes(W, -1, -2) @ dZ, Zs[i - 1], As[i])
+            dZ = back(W.swapaxes(-1, -2) @ dZ, Zs[i - 1], As[i])
     return grads
 
 
@@ -130,8 +130,8 @@ def _present(net: Network, grads: list[tuple], with_dz: bool = False) -> Params:
     out = {}
     for i, ((w, b), shape, (dZ, dW, db)) in enumerate(zip(net.names, net.bias_shapes, grads, strict=True)):
         if with_dz:
-            out[f"dZ{i + 1}"] = np.swapaxes(dZ, -1, -2) if rows else dZ
-        out["d" + w] = np.swapaxes(dW, -1, -2) if rows else dW
+            out[f"dZ{i + 1}"] = dZ.swapaxes(-1, -2) if rows else dZ
+        out["d" + w] = dW.swapaxes(-1, -2) if rows else dW
         if b is not None:
             out["d" + b] = db.reshape(dZ.shape[:-2] + shape)
     return out
