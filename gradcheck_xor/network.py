@@ -138,11 +138,13 @@ def _present(net: Network, grads: list[tuple], with_dz: bool = False) -> Params:
 
 
 def _columns(net: Network, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Checked data in the columns orientation: X (n_in, m), Y (n_out, m)."""
     X, Y = as_data(net, X, Y)
     return (turned(X), turned(Y)) if net.layout == "rows" else (X, Y)
 
 
 def _prepared(net: Network, params: Mapping[str, Any], X: Any, Y: Any) -> tuple:
+    """(layers, Zs, As, Y): everything a loss or a gradient of one parameter dict starts from."""
     X, Y = _columns(net, X, Y)
     layers = checked_layers(net, params)
     return (layers, *_run(net, layers, X), Y)
