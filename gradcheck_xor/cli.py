@@ -930,9 +930,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     argparse's own errors (an unknown option, a value that is not a number) exit 2 through
     ``SystemExit``, also one line.
     """
+    prog = "gradcheck-xor"
     with _sigterm_as_interrupt():
-        args = build_parser().parse_args(argv)
         try:
+            try:
+                args = build_parser().parse_args(argv)
+            finally:
+                sys.stdout.flush()  # --help and --version have printed, then exit: did it reach?
+            prog = f"gradcheck-xor {args.command}"
             _validate(args)
             code = COMMANDS[args.command][1](args)
             sys.stdout.flush()  # a full disk or a closed pipe shows here at the latest
@@ -950,7 +955,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _silence_stdout()
             if exc.errno == errno.EPIPE:  # | head stopped reading: quiet, as if killed by SIGPIPE
                 return 141
-            _say(f"gradcheck-xor {args.command}: error: cannot write the output: {exc.strerror}.")
+            _say(f"{prog}: error: cannot write the output: {exc.strerror}.")
             return 2
 
 
