@@ -515,21 +515,12 @@ def _run_train(args: argparse.Namespace) -> int:
         print()
         sys.stdout.flush()
 
-    def train(start: Params, steps: int, on_step: OnStep) -> tuple[Params, np.ndarray]:
-        return sweep.train_one(
-            start,
-            X,
-            Y,
-            rule=args.rule,
-            activation=args.activation,
-            steps=steps,
-            learning_rate=args.lr,
-            on_step=on_step,
-        )
-
+    rule = {"rule": args.rule, "activation": args.activation, "learning_rate": args.lr}
     on_step, close = _progress(args.steps, "train", _show_progress(args))
     try:
-        trained, losses = _train_in_chunks(train, params, args.steps, on_step)
+        trained, losses = _train_in_chunks(
+            lambda p, n, f: sweep.train_one(p, X, Y, steps=n, on_step=f, **rule), params, args.steps, on_step
+        )
     finally:
         close()
     every = model.history_every(args.steps)
