@@ -22,9 +22,11 @@ as in :mod:`gradcheck_xor.model`. Both run on the notebook's XOR data.
 
 Backends give the same outcomes: ``"numpy"`` (always available; a thread per core, see
 :mod:`gradcheck_xor._sweep_numpy`) and ``"jax"`` (the ``jax`` extra, imported only when
-asked for; every core a JAX device in this process, see :mod:`gradcheck_xor._sweep_jax`).
-Both train in chunks, so memory stays bounded however many seeds there are, and both stop
-promptly on Ctrl-C, leaving nothing running.
+asked for; the seeds sharded over a JAX CPU device per core, in this process, see
+:mod:`gradcheck_xor._sweep_jax`). A JAX sweep that runs before anything else in the process
+has used JAX sets JAX's ``jax_num_cpu_devices`` to the number of cores, for the rest of the
+process. Both backends train in chunks, so memory stays bounded however many seeds there
+are, and both stop within a fraction of a second on Ctrl-C, leaving nothing running.
 """
 
 from __future__ import annotations

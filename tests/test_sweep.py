@@ -518,3 +518,12 @@ def test_train_one_keeps_the_loss_before_every_kth_step_of_a_long_run(monkeypatc
     assert np.array_equal(kept, every_loss[::10])
     for name in model.PARAM_SHAPES:
         assert np.array_equal(trained[name], full_params[name]), name
+
+
+def test_jax_available_tells_whether_jax_is_installed_without_importing_it(monkeypatch):
+    pytest.importorskip("jax")
+    check = "import sys; from gradcheck_xor import sweep; print(sweep.jax_available(), 'jax' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["True", "False"]
+    monkeypatch.setitem(sys.modules, "jax", None)  # `import jax` now raises ImportError
+    assert sweep.jax_available() is False
