@@ -85,12 +85,20 @@ def test_numpy_engine_matches_the_reference_trainer_from_the_notebooks_seeds(rul
     rule=st.sampled_from(sweep.RULES),
     lr=st.sampled_from([0.01, 0.5]),
 )
-def test_numpy_engine_matches_the_reference_trainer_for_any_parameters(params, rule, lr):
-    steps = 60
-    trained = sweep.train_batch(_stack([params]), steps=steps, rule=rule, learning_rate=lr)
-    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # saturated draws
-        expected = _reference(params, rule, steps, lr)
-    assert _max_gap(trained, 0, expected) < 1e-9
+def test_numpy_engine_steps_as_the_reference_trainer_along_its_trajectory_for_any_parameters(
+    params, rule, lr
+):
+    # Step by step from the reference's own parameters: at lr 0.5 some runs oscillate and
+    # double any rounding difference every step, so whole trajectories part after ~50 steps
+    # (both ways of rounding being right); each step must still agree to rounding.
+    for step in range(60):
+        trained = sweep.train_batch(_stack([params]), steps=1, rule=rule, learning_rate=lr)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):  # saturated draws
+            params = _reference(params, rule, 1, lr)
+        for name in model.PARAM_SHAPES:
+            np.testing.assert_allclose(
+                trained[name][0], params[name], rtol=1e-12, atol=1e-12, err_msg=f"{name} at step {step}"
+            )
 
 
 def test_numpy_engine_gives_the_same_bits_whatever_the_chunk_size():
