@@ -4,9 +4,10 @@ Seeds train in chunks of :data:`CHUNK`, one thread per core: NumPy's ufuncs rele
 while they run, so chunks train in parallel. Each chunk's arithmetic does not depend on the
 others, so the results are the same bits whatever the chunking and threading.
 
-The threads stop at the next step once the main thread asks (an error, Ctrl-C, or a SIGTERM
-turned into ``KeyboardInterrupt``): the main thread waits for them in short slices, so an
-interrupt reaches it at once, and a stopped run ends within one step of one chunk.
+The main thread waits for the threads in slices of 0.1 s, reporting their progress after
+each, so an interrupt (Ctrl-C, or a SIGTERM raised as ``KeyboardInterrupt``) reaches it at
+once; it then asks the threads to stop, and each does at its next report, within about
+0.1 s of work.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 
 import numpy as np
 
-from gradcheck_xor._sweep_layout import B1, B2, LABELS, W1_COL0, W1_COL1, W2, Progress, chunks, cores
+from gradcheck_xor import _sweep_layout as layout
+from gradcheck_xor._sweep_layout import Progress, chunks, cores
 
 # Seeds per chunk: ~40 work arrays of this length stay in the L2/L3 caches, and each ufunc
 # call is long enough that its fixed cost (~1 us) is small next to its work.
@@ -38,7 +40,8 @@ def _train_chunk(
     ``k`` more steps done, every ~0.1 s of work; it may raise to stop the run.
     """
     C = P.shape[1]
-    W1_col0, W1_col1, b1, W2_, b2 = P[W1_COL0], P[W1_COL1], P[B1], P[W2], P[B2]
+    rows = (layout.W1_COL0, layout.W1_COL1, layout.B1, layout.W2, layout.B2)
+    W1_col0, W1_col1, b1, W2, b2 = (P[r] for r in rows)
     Z1 = np.empty((2, 4, C))  # (hidden unit, sample, seed)
     mask = np.empty((2, 4, C))  # relu'(Z1) = (Z1 > 0) as 0.0 / 1.0
     A1 = np.empty((2, 4, C))
@@ -48,7 +51,8 @@ def _train_chunk(
     tmp = np.empty((4, C))
     tmp2 = np.empty((2, 4, C))
     grad = np.empty((9, C))  # rows as in P
-    labels = LABELS[:, None]
+    dW1_col0, dW1_col1, db1, dW2, db2 = (grad[r] for r in rows)
+    labels = layout.LABELS[:, None]
     notebook_rule = rule == "notebook"
     # Both rules divide the gradient by m = 4 (the notebook in the backward, the BCE rule in
     # dZ2); dividing by a power of two is exact, so folding it into the step size is too.
@@ -67,8 +71,8 @@ def _train_chunk(
             np.add(Z1[:, 3], b1, out=Z1[:, 3])
             np.greater(Z1, 0.0, out=mask)
             np.multiply(Z1, mask, out=A1)  # the notebook's relu: x * (x > 0)
-            np.multiply(A1[0], W2_[0], out=Z2)
-            np.multiply(A1[1], W2_[1], out=tmp)
+            np.multiply(A1[0], W2[0], out=Z2)
+            np.multiply(A1[1], W2[1], out=tmp)
             np.add(Z2, tmp, out=Z2)
             np.add(Z2, b2, out=Z2)
             np.negative(Z2, out=A2)  # the notebook's sigmoid: 1 / (1 + exp(-z))
@@ -82,20 +86,20 @@ def _train_chunk(
                 np.multiply(dZ2, tmp, out=dZ2)
             # dW2 = dZ2 @ A1.T and db2 = sum(dZ2), summed sample by sample
             np.multiply(A1, dZ2, out=tmp2)
-            np.add(tmp2[:, 0], tmp2[:, 1], out=grad[W2])
-            np.add(grad[W2], tmp2[:, 2], out=grad[W2])
-            np.add(grad[W2], tmp2[:, 3], out=grad[W2])
-            np.add(dZ2[0], dZ2[1], out=grad[B2])
-            np.add(grad[B2], dZ2[2], out=grad[B2])
-            np.add(grad[B2], dZ2[3], out=grad[B2])
+            np.add(tmp2[:, 0], tmp2[:, 1], out=dW2)
+            np.add(dW2, tmp2[:, 2], out=dW2)
+            np.add(dW2, tmp2[:, 3], out=dW2)
+            np.add(dZ2[0], dZ2[1], out=db2)
+            np.add(db2, dZ2[2], out=db2)
+            np.add(db2, dZ2[3], out=db2)
             # dZ1 = W2.T @ dZ2 * relu'(Z1); dW1 = dZ1 @ X.T picks the samples where x = 1
             np.multiply(mask, dZ2, out=tmp2)
-            np.multiply(tmp2, W2_[:, None, :], out=tmp2)
-            np.add(tmp2[:, 2], tmp2[:, 3], out=grad[W1_COL0])
-            np.add(tmp2[:, 1], tmp2[:, 3], out=grad[W1_COL1])
-            np.add(tmp2[:, 0], tmp2[:, 1], out=grad[B1])
-            np.add(grad[B1], tmp2[:, 2], out=grad[B1])
-            np.add(grad[B1], tmp2[:, 3], out=grad[B1])
+            np.multiply(tmp2, W2[:, None, :], out=tmp2)
+            np.add(tmp2[:, 2], tmp2[:, 3], out=dW1_col0)
+            np.add(tmp2[:, 1], tmp2[:, 3], out=dW1_col1)
+            np.add(tmp2[:, 0], tmp2[:, 1], out=db1)
+            np.add(db1, tmp2[:, 2], out=db1)
+            np.add(db1, tmp2[:, 3], out=db1)
             np.multiply(grad, step_size, out=grad)
             np.subtract(P, grad, out=P)
             if (i + 1) % every == 0 or i + 1 == steps:
