@@ -243,7 +243,8 @@ def run_sweep(
 
     Seeds go through in blocks of ``block`` (drawn, diagnosed, trained and classified
     together), so memory holds one block's work arrays plus a few bytes per seed of results.
-    ``on_progress(n)`` is called as seed-steps of training complete.
+    ``on_progress(n)`` is called as seed-steps of training complete; ``chunk`` and
+    ``devices`` are passed on to :func:`train_batch`.
     """
     from gradcheck_xor.diagnostics import init_codes
 
