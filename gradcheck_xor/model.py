@@ -2,24 +2,39 @@
 
 Same shapes and names as the notebook: parameters are the dict ``{"W1", "b1", "W2", "b2"}``
 with ``W1`` (2, 2), ``b1`` (2, 1), ``W2`` (1, 2), ``b2`` (1, 1); samples run along axis 1 of
-``X`` (2, m). What changes:
+``X`` (2, m). The model is :data:`gradcheck_xor.network.XOR`, whose forward pass, loss and
+gradient are written once in :mod:`gradcheck_xor.network`; this module names them as the
+notebook does and adds its initialiser, its data and a training loop. What changes from the
+notebook:
 
 * the loss is the mean binary cross-entropy over the m samples, computed from the logit
-  ``Z2`` (``softplus(Z2) - Y * Z2``), so it stays finite for any finite logit;
+  ``Z2``, so it stays finite for any finite logit and keeps its digits where the sigmoid
+  saturates;
 * :func:`gradients` is the exact gradient of that loss (``dZ2 = (A2 - Y) / m``);
-* labels may be given as (m,) or (1, m); they are normalised once, at the boundary;
+* labels may be given as (m,) or (1, m);
 * everything is float64.
+
+``activation`` ("relu", "leaky_relu" or "sigmoid") is the hidden layer's activation: the
+XOR network with that hidden activation.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Literal
+import dataclasses
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import Any, Literal
 
 import numpy as np
 
+from gradcheck_xor import network as nw
+from gradcheck_xor._losses import HIDDEN_FUNCTIONS
+from gradcheck_xor.network import LEAKY_SLOPE, sigmoid
+
 __all__ = [
     "ACTIVATIONS",
+    "LEAKY_SLOPE",
+    "PARAM_SHAPES",
     "Activation",
     "as_inputs",
     "as_labels",
@@ -29,6 +44,7 @@ __all__ = [
     "init_params",
     "loss",
     "loss_and_gradients",
+    "network_for",
     "predict",
     "sigmoid",
     "train",
@@ -38,53 +54,34 @@ __all__ = [
 Params = dict[str, np.ndarray]
 Activation = Literal["relu", "leaky_relu", "sigmoid"]
 
-PARAM_SHAPES: dict[str, tuple[int, int]] = {"W1": (2, 2), "b1": (2, 1), "W2": (1, 2), "b2": (1, 1)}
-LEAKY_SLOPE = 0.01
+PARAM_SHAPES: Mapping[str, tuple[int, ...]] = nw.XOR.param_shapes
 # The most losses :func:`train` keeps: the notebook's whole run of 200,000 steps, 1.6 MB.
 MAX_HISTORY = 200_000
 
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    """Logistic function that never overflows: exp is only taken of -|z|."""
-    e = np.exp(-np.abs(z))
-    return np.where(z >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+_NETWORKS: Mapping[str, nw.Network] = MappingProxyType(
+    {name: dataclasses.replace(nw.XOR, hidden=name) for name in ("relu", "leaky_relu", "sigmoid")}
+)
 
 
-def _relu(z: np.ndarray) -> np.ndarray:
-    return np.maximum(z, 0.0)
+def _slope(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    act, back = HIDDEN_FUNCTIONS[name]
+    return lambda z: back(np.ones_like(z), z, act(z))
 
 
-def _relu_grad(z: np.ndarray) -> np.ndarray:
-    # relu'(0) = 0, the convention of torch.nn.functional.relu and jax.nn.relu.
-    return (z > 0).astype(np.float64)
+# name -> (activation, its derivative at the pre-activation Z1), the network's own functions.
+ACTIVATIONS: Mapping[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = (
+    MappingProxyType({name: (HIDDEN_FUNCTIONS[name][0], _slope(name)) for name in _NETWORKS})
+)
 
 
-def _leaky_relu(z: np.ndarray) -> np.ndarray:
-    return np.where(z > 0, z, LEAKY_SLOPE * z)
-
-
-def _leaky_relu_grad(z: np.ndarray) -> np.ndarray:
-    return np.where(z > 0, 1.0, LEAKY_SLOPE)
-
-
-def _sigmoid_grad(z: np.ndarray) -> np.ndarray:
-    s = sigmoid(z)
-    return s * (1.0 - s)
-
-
-# name -> (activation, its derivative); the derivative takes the pre-activation Z1.
-ACTIVATIONS: dict[str, tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]] = {
-    "relu": (_relu, _relu_grad),
-    "leaky_relu": (_leaky_relu, _leaky_relu_grad),
-    "sigmoid": (sigmoid, _sigmoid_grad),
-}
-
-
-def _activation(name: str) -> tuple[Callable[[np.ndarray], np.ndarray], Callable[[np.ndarray], np.ndarray]]:
+def network_for(activation: str = "relu") -> nw.Network:
+    """The XOR network with ``activation`` in its hidden layer."""
     try:
-        return ACTIVATIONS[name]
+        return _NETWORKS[activation]
     except KeyError:
-        raise ValueError(f"Unknown activation {name!r}: expected one of {', '.join(ACTIVATIONS)}.") from None
+        raise ValueError(
+            f"Unknown activation {activation!r}: expected one of {', '.join(_NETWORKS)}."
+        ) from None
 
 
 def xor_data() -> tuple[np.ndarray, np.ndarray]:
@@ -94,7 +91,7 @@ def xor_data() -> tuple[np.ndarray, np.ndarray]:
     return X, Y
 
 
-def as_inputs(X: np.ndarray) -> np.ndarray:
+def as_inputs(X: Any) -> np.ndarray:
     """Return ``X`` as a float64 (2, m) array, or raise ``ValueError`` naming the shape."""
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or X.shape[0] != 2 or X.shape[1] < 1:
@@ -102,11 +99,11 @@ def as_inputs(X: np.ndarray) -> np.ndarray:
     return X
 
 
-def as_labels(Y: np.ndarray, m: int) -> np.ndarray:
+def as_labels(Y: Any, m: int) -> np.ndarray:
     """Return labels given as (m,) or (1, m) as a float64 (1, m) array.
 
-    This is the one place where the label layout is decided, so a (1, m) array can never be
-    mistaken for m = 1 further down (the notebook's ``compute_loss`` defect).
+    One decision of the label layout, so a (1, m) array can never be mistaken for m = 1
+    further down (the notebook's ``compute_loss`` defect).
     """
     Y = np.asarray(Y, dtype=np.float64)
     if Y.shape not in ((m,), (1, m)):
@@ -137,12 +134,7 @@ def init_params(seed: int | None = None, *, scale: float = 1.0, bias: float = 0.
 
 def forward(params: Params, X: np.ndarray, activation: Activation = "relu") -> dict[str, np.ndarray]:
     """Run the network on ``X`` (2, m) and return ``{"Z1", "A1", "Z2", "A2"}``."""
-    act, _ = _activation(activation)
-    X = as_inputs(X)
-    Z1 = params["W1"] @ X + params["b1"]
-    A1 = act(Z1)
-    Z2 = params["W2"] @ A1 + params["b2"]
-    return {"Z1": Z1, "A1": A1, "Z2": Z2, "A2": sigmoid(Z2)}
+    return nw.forward(network_for(activation), params, X)
 
 
 def predict(params: Params, X: np.ndarray, activation: Activation = "relu") -> np.ndarray:
@@ -150,35 +142,16 @@ def predict(params: Params, X: np.ndarray, activation: Activation = "relu") -> n
     return forward(params, X, activation)["A2"]
 
 
-def _bce_from_logits(Z2: np.ndarray, Y: np.ndarray) -> float:
-    # -[y log s(z) + (1 - y) log(1 - s(z))] = softplus(z) - y z; logaddexp never overflows.
-    return float(np.mean(np.logaddexp(0.0, Z2) - Y * Z2))
-
-
 def loss(params: Params, X: np.ndarray, Y: np.ndarray, activation: Activation = "relu") -> float:
     """Mean binary cross-entropy over the m samples, computed from the logit ``Z2``."""
-    cache = forward(params, X, activation)
-    return _bce_from_logits(cache["Z2"], as_labels(Y, cache["Z2"].shape[1]))
+    return nw.loss(network_for(activation), params, X, Y)
 
 
 def loss_and_gradients(
     params: Params, X: np.ndarray, Y: np.ndarray, activation: Activation = "relu"
 ) -> tuple[float, dict[str, np.ndarray]]:
     """:func:`loss` and :func:`gradients` from one forward pass."""
-    _, act_grad = _activation(activation)
-    X = as_inputs(X)
-    cache = forward(params, X, activation)
-    m = X.shape[1]
-    Y = as_labels(Y, m)
-    dZ2 = (cache["A2"] - Y) / m  # d(mean BCE)/dZ2: the sigmoid's derivative cancels
-    dZ1 = (params["W2"].T @ dZ2) * act_grad(cache["Z1"])
-    grads = {
-        "dW1": dZ1 @ X.T,
-        "db1": dZ1.sum(axis=1, keepdims=True),
-        "dW2": dZ2 @ cache["A1"].T,
-        "db2": dZ2.sum(axis=1, keepdims=True),
-    }
-    return _bce_from_logits(cache["Z2"], Y), grads
+    return nw.loss_and_gradients(network_for(activation), params, X, Y)
 
 
 def gradients(
@@ -189,7 +162,7 @@ def gradients(
     At a ReLU kink (some ``Z1 == 0``) the loss has no derivative; the value returned there
     uses relu'(0) = 0, like ``torch.nn.functional.relu`` and ``jax.nn.relu``.
     """
-    return loss_and_gradients(params, X, Y, activation)[1]
+    return nw.gradients(network_for(activation), params, X, Y)
 
 
 def history_every(steps: int) -> int:
@@ -221,8 +194,8 @@ def train(
     warning- or error-level finding (a dead unit, identical units, ...) is emitted as a
     ``gradcheck_xor.diagnostics.DiagnosticWarning``; ``diagnostics=False`` turns that off.
     """
-    X = as_inputs(X)
-    Y = as_labels(Y, X.shape[1])
+    net = network_for(activation)
+    X, Y = nw.as_data(net, X, Y)  # checked once, not at every step
     params = {name: np.array(params[name], dtype=np.float64) for name in PARAM_SHAPES}
     if diagnostics and activation == "relu":
         # Imported here: diagnostics imports this module.
@@ -232,7 +205,7 @@ def train(
     every = history_every(steps)
     losses = np.empty(-(-steps // every), dtype=np.float64)
     for i in range(steps):
-        value, grads = loss_and_gradients(params, X, Y, activation)
+        value, grads = nw.loss_and_gradients(net, params, X, Y)
         if i % every == 0:
             losses[i // every] = value
         for name in PARAM_SHAPES:

@@ -1,7 +1,8 @@
-"""The corrected model: exact gradients, a finite loss, one label layout decision."""
+"""The corrected model: the XOR network's exact gradients, a finite loss, one label layout."""
 
 from __future__ import annotations
 
+import math
 import subprocess
 import sys
 import warnings
@@ -11,52 +12,26 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from gradcheck_xor import model
+from gradcheck_xor import model, strategies
+from gradcheck_xor import network as nw
 from gradcheck_xor import notebook as nb
 
 X, Y = model.xor_data()
 H = 1e-6
 
 
-@st.composite
-def parameters(draw: st.DrawFn, regime: str = "generic") -> dict[str, np.ndarray]:
-    """Random parameters; ``near-kink`` puts some Z1 within 1e-3 (but not within the step)
-    of 0, ``saturated`` scales the output layer so |Z2| reaches the tens."""
-    v = np.array(draw(st.lists(st.floats(-2.0, 2.0), min_size=9, max_size=9)))
-    p = {
-        "W1": v[0:4].reshape(2, 2),
-        "b1": v[4:6].reshape(2, 1),
-        "W2": v[6:8].reshape(1, 2),
-        "b2": v[8:9].reshape(1, 1),
-    }
-    if regime == "near-kink":
-        unit = draw(st.integers(0, 1))
-        sample = draw(st.integers(0, 3))
-        offset = draw(st.floats(1e-4, 1e-3)) * draw(st.sampled_from([-1.0, 1.0]))
-        z_without_bias = float(p["W1"][unit] @ X[:, sample])
-        p["b1"][unit, 0] = offset - z_without_bias
-    if regime == "saturated":
-        p["W2"] = p["W2"] * draw(st.floats(10.0, 40.0))
-        p["b2"] = p["b2"] * 10.0
-    return p
-
-
-def central_differences(
-    params: dict[str, np.ndarray], labels: np.ndarray, activation: str = "relu"
-) -> dict[str, np.ndarray]:
-    grads = {}
-    for name, value in params.items():
-        g = np.zeros_like(value)
-        for idx in np.ndindex(value.shape):
-            plus = {k: v.copy() for k, v in params.items()}
-            minus = {k: v.copy() for k, v in params.items()}
-            plus[name][idx] += H
-            minus[name][idx] -= H
-            g[idx] = (model.loss(plus, X, labels, activation) - model.loss(minus, X, labels, activation)) / (
-                2 * H
-            )
-        grads["d" + name] = g
-    return grads
+def central_differences(params: dict[str, np.ndarray], activation: str = "relu") -> dict[str, np.ndarray]:
+    """The loss's central differences, one parameter element at a time, keyed as gradients."""
+    net = model.network_for(activation)
+    theta = nw.flatten(net, params)
+    numeric = np.empty_like(theta)
+    for i in range(theta.size):
+        step = np.zeros_like(theta)
+        step[i] = H
+        plus = model.loss(nw.unflatten(net, theta + step), X, Y, activation)
+        minus = model.loss(nw.unflatten(net, theta - step), X, Y, activation)
+        numeric[i] = (plus - minus) / (2 * H)
+    return nw.unflatten(net, numeric, net.grad_keys)
 
 
 def off_kink(params: dict[str, np.ndarray]) -> bool:
@@ -78,19 +53,44 @@ def assert_gradients_match(got: dict[str, np.ndarray], expected: dict[str, np.nd
 @pytest.mark.parametrize("regime", ["generic", "near-kink", "saturated"])
 @given(data=st.data())
 def test_gradients_equal_central_differences_away_from_kinks(regime: str, data: st.DataObject) -> None:
-    params = data.draw(parameters(regime))
+    params = data.draw(strategies.parameters(regime))
     assume(off_kink(params))
-    assert_gradients_match(model.gradients(params, X, Y), central_differences(params, Y))
+    assert_gradients_match(model.gradients(params, X, Y), central_differences(params))
 
 
 @pytest.mark.parametrize("activation", ["leaky_relu", "sigmoid"])
-@given(data=st.data())
-def test_gradients_are_exact_for_every_hidden_activation(activation: str, data: st.DataObject) -> None:
-    params = data.draw(parameters())
+@given(params=strategies.parameters())
+def test_gradients_are_exact_for_every_hidden_activation(activation: str, params: dict) -> None:
     assume(off_kink(params) or activation == "sigmoid")
-    assert_gradients_match(
-        model.gradients(params, X, Y, activation), central_differences(params, Y, activation)
-    )
+    assert_gradients_match(model.gradients(params, X, Y, activation), central_differences(params, activation))
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "sigmoid"])
+@given(params=strategies.parameters(), label_layout=st.sampled_from(["(m,)", "(1, m)"]))
+def test_the_model_is_the_xor_network_with_its_hidden_activation(
+    activation: str, params: dict, label_layout: str
+) -> None:
+    net = nw.XOR if activation == "relu" else model.network_for(activation)
+    assert (net.widths, net.hidden, net.output, net.loss) == ((2, 2, 1), activation, "sigmoid", "bce")
+    labels = Y.reshape(-1) if label_layout == "(m,)" else Y
+    value, grads = model.loss_and_gradients(params, X, labels, activation)
+    assert value == model.loss(params, X, labels, activation) == nw.loss(net, params, X, labels)
+    for key, grad in nw.gradients(net, params, X, labels).items():
+        np.testing.assert_array_equal(grads[key], grad, err_msg=key)
+        np.testing.assert_array_equal(model.gradients(params, X, labels, activation)[key], grad)
+    cache = nw.forward(net, params, X)
+    for key, got in model.forward(params, X, activation).items():
+        np.testing.assert_array_equal(got, cache[key], err_msg=key)
+    np.testing.assert_array_equal(model.predict(params, X, activation), cache["A2"])
+
+
+@pytest.mark.parametrize("activation", ["relu", "leaky_relu", "sigmoid"])
+@given(z=st.floats(-20.0, 20.0).filter(lambda z: abs(z) > 1e-3))
+def test_each_activations_derivative_is_the_slope_of_the_activation(activation: str, z: float) -> None:
+    act, slope = model.ACTIVATIONS[activation]
+    h = 1e-6
+    numeric = (act(np.array([z + h])) - act(np.array([z - h]))) / (2 * h)
+    np.testing.assert_allclose(slope(np.array([z])), numeric, rtol=1e-6, atol=1e-9)
 
 
 @given(st.floats(-1e4, 1e4), st.sampled_from([0.0, 1.0]))
@@ -102,10 +102,21 @@ def test_loss_is_finite_and_warning_free_for_large_logits(z2: float, label: floa
         value = model.loss(params, X[:, :1], np.array([label]))
         grads = model.gradients(params, X[:, :1], np.array([label]))
     assert np.isfinite(value)
-    # softplus(z) - y z is exact in these limits: |z| for the wrong label, ~0 for the right one.
+    # -log sigmoid(-|z|) for the wrong label, -log sigmoid(|z|) = log1p(exp(-|z|)) for the right one.
     wrong = (z2 > 0) != (label == 1.0)
-    assert value == pytest.approx(abs(z2), rel=1e-12) if wrong and abs(z2) > 40 else value >= 0
+    expected = abs(z2) + math.log1p(math.exp(-abs(z2))) if wrong else math.log1p(math.exp(-abs(z2)))
+    assert value == pytest.approx(expected, rel=1e-12, abs=1e-300)
     assert all(np.all(np.isfinite(g)) for g in grads.values())
+
+
+@pytest.mark.parametrize(("z2", "label"), [(40.0, 1.0), (-40.0, 0.0), (700.0, 1.0)])
+def test_a_right_and_saturated_output_keeps_its_small_loss_instead_of_cancelling_to_zero(
+    z2: float, label: float
+) -> None:
+    params = {"W1": np.zeros((2, 2)), "b1": np.zeros((2, 1)), "W2": np.zeros((1, 2)), "b2": np.array([[z2]])}
+    value = model.loss(params, X[:, :1], np.array([label]))
+    assert value > 0.0
+    assert value == pytest.approx(math.log1p(math.exp(-abs(z2))), rel=1e-12)
 
 
 def test_notebook_loss_is_infinite_where_the_corrected_loss_is_not() -> None:
@@ -116,7 +127,7 @@ def test_notebook_loss_is_infinite_where_the_corrected_loss_is_not() -> None:
     assert model.loss(params, X, Y) == pytest.approx(1e4 / 2, rel=1e-12)
 
 
-@given(parameters())
+@given(strategies.parameters())
 def test_flat_and_row_labels_give_identical_results(params: dict[str, np.ndarray]) -> None:
     flat, row = Y.reshape(4), Y.reshape(1, 4)
     assert model.loss(params, X, flat) == model.loss(params, X, row)
@@ -128,24 +139,58 @@ def test_flat_and_row_labels_give_identical_results(params: dict[str, np.ndarray
 @pytest.mark.parametrize(
     ("labels", "message"),
     [
-        (np.zeros((4, 1)), r"Shape mismatch for Y: got \(4, 1\), expected \(4,\) or \(1, 4\)\."),
-        (np.zeros(3), r"Shape mismatch for Y: got \(3,\), expected \(4,\) or \(1, 4\)\."),
-        (np.zeros((2, 4)), r"Shape mismatch for Y: got \(2, 4\)"),
+        (np.zeros((4, 1)), "Y has shape (4, 1); expected (1, 4) or (4,) for 4 samples and 1 output"),
+        (np.zeros(3), "Y has shape (3,); expected (1, 4) or (4,) for 4 samples and 1 output"),
+        (np.zeros((2, 4)), "Y has shape (2, 4); expected (1, 4) or (4,) for 4 samples and 1 output"),
     ],
     ids=["column", "too-short", "two-rows"],
 )
 def test_bad_label_shapes_are_named(labels: np.ndarray, message: str) -> None:
-    with pytest.raises(ValueError, match=message):
-        model.loss(model.init_params(0), X, labels)
+    for compute in (model.loss, model.gradients):
+        with pytest.raises(ValueError) as info:
+            compute(model.init_params(0), X, labels)
+        assert str(info.value) == message + " (columns layout)."
 
 
-def test_bad_input_shape_and_activation_are_named() -> None:
-    with pytest.raises(ValueError, match=r"Shape mismatch for X: got \(4, 2\), expected \(2, m\)"):
+def test_bad_inputs_parameters_and_activation_are_named() -> None:
+    with pytest.raises(ValueError) as info:
         model.forward(model.init_params(0), X.T)
-    with pytest.raises(
-        ValueError, match="Unknown activation 'tanh': expected one of relu, leaky_relu, sigmoid"
-    ):
+    assert str(info.value) == "X has shape (4, 2); expected (2, m) with m >= 1 (columns layout)."
+    with pytest.raises(ValueError, match=r"^b1 has shape \(2,\); expected \(2, 1\) for the 2-2-1 network"):
+        model.loss({**model.init_params(0), "b1": np.zeros(2)}, X, Y)
+    with pytest.raises(ValueError) as info:
         model.forward(model.init_params(0), X, "tanh")  # type: ignore[arg-type]
+    assert str(info.value) == "Unknown activation 'tanh': expected one of relu, leaky_relu, sigmoid."
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (
+            lambda: model.as_inputs(np.zeros((3, 2))),
+            "Shape mismatch for X: got (3, 2), expected (2, m) with m >= 1.",
+        ),
+        (
+            lambda: model.as_inputs(np.zeros((2, 0))),
+            "Shape mismatch for X: got (2, 0), expected (2, m) with m >= 1.",
+        ),
+        (
+            lambda: model.as_labels(np.zeros((1, 3)), 4),
+            "Shape mismatch for Y: got (1, 3), expected (4,) or (1, 4).",
+        ),
+    ],
+    ids=["X-in-rows", "no-samples", "short-labels"],
+)
+def test_the_boundary_helpers_name_the_shape_they_refuse(call, message: str) -> None:
+    with pytest.raises(ValueError) as info:
+        call()
+    assert str(info.value) == message
+
+
+def test_the_boundary_helpers_give_float64_inputs_and_one_row_of_labels() -> None:
+    assert model.as_inputs([[0, 1], [1, 0]]).dtype == np.float64
+    labels = model.as_labels([0, 1, 1], 3)
+    assert labels.shape == (1, 3) and labels.dtype == np.float64
 
 
 @pytest.mark.parametrize("seed", [0, 1, 123])
@@ -164,6 +209,7 @@ def test_init_params_scale_and_bias() -> None:
     base, scaled = model.init_params(4), model.init_params(4, scale=0.5, bias=0.1)
     np.testing.assert_array_equal(scaled["W1"], 0.5 * base["W1"])
     np.testing.assert_array_equal(scaled["b1"], np.full((2, 1), 0.1))
+    assert {k: v.shape for k, v in scaled.items()} == dict(model.PARAM_SHAPES)
 
 
 def test_train_solves_xor_from_a_healthy_draw_and_records_the_loss_before_each_step() -> None:
@@ -176,9 +222,18 @@ def test_train_solves_xor_from_a_healthy_draw_and_records_the_loss_before_each_s
     assert np.array_equal(initial["W2"], model.init_params(0)["W2"]), "caller's dict must not change"
 
 
+@given(params=strategies.parameters(), lr=st.sampled_from([0.01, 0.5]))
+def test_one_training_step_is_one_step_down_the_exact_gradient(params: dict, lr: float) -> None:
+    stepped, losses = model.train(params, X, Y, steps=1, learning_rate=lr, diagnostics=False)
+    value, grads = model.loss_and_gradients(params, X, Y)
+    assert losses.tolist() == [value]
+    for name in model.PARAM_SHAPES:
+        np.testing.assert_array_equal(stepped[name], params[name] - lr * grads["d" + name], err_msg=name)
+
+
 def test_core_imports_neither_torch_nor_jax() -> None:
     code = (
-        "import sys, gradcheck_xor, gradcheck_xor.model, gradcheck_xor.notebook\n"
+        "import sys, gradcheck_xor, gradcheck_xor.model, gradcheck_xor.notebook, gradcheck_xor.network\n"
         "print(sorted(m for m in ('torch', 'jax', 'jaxlib') if m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
