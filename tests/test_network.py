@@ -14,42 +14,15 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from gradcheck_xor import model
+from gradcheck_xor import model, strategies
 from gradcheck_xor import network as nw
+from gradcheck_xor import notebook as nb
 
 EPS = float(np.finfo(np.float64).eps)
 H = 1e-6  # the finite-difference step
-BIAS_STYLES = {
-    "column": lambda n: (n, 1),
-    "flat": lambda n: (n,),
-    "row": lambda n: (1, n),
-    "scalar": lambda n: () if n == 1 else (n,),  # a plain number where the layer has one unit
-    "none": None,
-}
 
 
-# --- strategies --------------------------------------------------------------------------------
-
-
-@st.composite
-def networks(draw: st.DrawFn) -> nw.Network:
-    """Any network of 1 to 4 layers, widths 1-12, every output x valid loss x layout, each
-    layer's bias absent or shaped (n, 1), (n,) or (1, n), upper- or lower-case weight keys."""
-    depth = draw(st.integers(1, 4))
-    output = draw(st.sampled_from(nw.OUTPUTS))
-    widths = draw(st.lists(st.integers(1, 12), min_size=depth + 1, max_size=depth + 1))
-    if output == "softmax":
-        widths[-1] = draw(st.integers(2, 12))
-    loss = draw(st.sampled_from([k for k, v in nw.LOSS_CATALOGUE.items() if output in v.outputs]))
-    w = draw(st.sampled_from("Ww"))
-    names, bias_shapes = [], []
-    for i, n in enumerate(widths[1:], 1):
-        style = BIAS_STYLES[draw(st.sampled_from(sorted(BIAS_STYLES)))]
-        names.append((f"{w}{i}", None if style is None else f"b{i}"))
-        bias_shapes.append(None if style is None else style(n))
-    layout = draw(st.sampled_from(nw.LAYOUTS))
-    hidden = draw(st.sampled_from(nw.HIDDEN))
-    return nw.Network(tuple(widths), hidden, output, loss, layout, tuple(names), tuple(bias_shapes))
+# --- cases ---------------------------------------------------------------------------------------
 
 
 @dataclasses.dataclass
@@ -62,34 +35,16 @@ class Case:
 
 @st.composite
 def cases(draw: st.DrawFn) -> Case:
-    """A network, parameters (unit-sized pre-activations, or five times that so outputs
-    saturate), inputs, and labels of its own kind: 0/1 or probabilities for a sigmoid, reals
-    for an identity, classes, one-hot rows or distributions for a softmax."""
-    net = draw(networks())
-    scale = draw(st.sampled_from([1.0, 5.0]))
-    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
-    m = draw(st.integers(1, 8))
-    params = {}
-    for key, shape in net.param_shapes.items():
-        fan_in = net.widths[int(key[1:]) - 1]
-        spread = 1.5 / math.sqrt(fan_in) if key[0] in "Ww" else 0.5
-        params[key] = scale * spread * rng.standard_normal(shape)
-    cols = net.layout == "columns"
-    n_in, n_out = net.widths[0], net.n_out
-    X = rng.standard_normal((n_in, m) if cols else (m, n_in))
-    soft = draw(st.booleans())  # probabilities rather than 0/1 or one-hot labels
-    if net.output == "softmax":
-        Y = rng.integers(0, n_out, m).astype(np.float64)
-        if draw(st.booleans()):  # one-hot (or a distribution) per sample, in the layout
-            Y = rng.dirichlet(np.ones(n_out), m).T if soft else (np.arange(n_out)[:, None] == Y) * 1.0
-            Y = Y if cols else Y.T
-    else:
-        Y = rng.integers(0, 2, (n_out, m)) * 1.0
-        if net.output == "identity" or soft:
-            Y = rng.standard_normal((n_out, m)) if net.output == "identity" else rng.uniform(size=(n_out, m))
-        Y = Y if cols else Y.T
-        if n_out == 1 and draw(st.booleans()):
-            Y = Y.reshape(m)
+    """A network of one to four layers; data with labels of its own kind (0/1 or probabilities
+    for a sigmoid, reals for an identity, classes, one-hot rows or distributions for a
+    softmax), a single output's labels as (m,) or 2-D in the layout; parameters in any
+    regime, saturated outputs included."""
+    net = draw(strategies.networks(min_hidden_layers=0))
+    X, Y = draw(strategies.datasets(network=net, soft_labels=draw(st.booleans())))
+    if net.n_out == 1 and draw(st.booleans()):
+        Y = Y.reshape((1, -1) if net.layout == "columns" else (-1, 1))
+    regimes = strategies.REGIMES if net.depth > 1 else ("generic", "saturated")
+    params = draw(strategies.parameters(draw(st.sampled_from(regimes)), X, network=net))
     return Case(net, params, X, Y)
 
 
@@ -590,33 +545,26 @@ def test_backward_from_the_cache_and_the_loss_terms_agree_with_the_rest(case: Ca
     )
 
 
-# --- (g) the XOR default is the corrected 2-2-1 model -------------------------------------------
+# --- (g) the XOR default is the notebook's network ---------------------------------------------
 
 
-@given(
-    st.lists(st.floats(-3.0, 3.0), min_size=9, max_size=9),
-    st.sampled_from(["relu", "leaky_relu", "sigmoid"]),
-    st.sampled_from(["(m,)", "(1, m)"]),
-)
-def test_the_xor_network_is_the_corrected_model(values: list[float], hidden: str, label_layout: str) -> None:
-    net = dataclasses.replace(nw.XOR, hidden=hidden)
-    params = nw.unflatten(net, np.array(values))
-    X, Y = model.xor_data()
-    Y = Y.reshape(-1) if label_layout == "(m,)" else Y
-    ours, theirs = nw.forward(net, params, X), model.forward(params, X, hidden)
-    for key in theirs:
-        np.testing.assert_allclose(ours[key], theirs[key], rtol=4 * EPS, atol=4 * EPS, err_msg=key)
-    # model.loss is softplus(z) - y z, which loses up to eps |z| where y = 1
-    z = float(np.max(np.abs(ours["Z2"])))
-    assert nw.loss(net, params, X, Y) == pytest.approx(
-        model.loss(params, X, Y, hidden), rel=4 * EPS, abs=4 * EPS * z
-    )
-    # model's dZ2 = (A2 - Y) / m is rounded to eps where A2 is near 1 (ours is not), an error
-    # that reaches the gradients through W2 and A1
-    reach = (1.0 + np.max(np.abs(params["W2"]))) * (1.0 + np.max(np.abs(ours["A1"])))
-    model_grads = model.gradients(params, X, Y, hidden)
-    for key, grad in nw.gradients(net, params, X, Y).items():
-        np.testing.assert_allclose(grad, model_grads[key], rtol=8 * EPS, atol=4 * EPS * reach, err_msg=key)
+@given(strategies.parameters())
+def test_the_xor_network_runs_the_notebooks_forward_pass_and_its_backward_is_half_mse(
+    params: dict[str, np.ndarray],
+) -> None:
+    X, Y = nb.inputs.astype(np.float64), nb.outputs
+    A1, A2 = nb.forward_propagation(X, params)
+    ours = nw.forward(nw.XOR, params, X)
+    np.testing.assert_allclose(ours["A1"], A1, rtol=4 * EPS, atol=4 * EPS)
+    np.testing.assert_allclose(ours["A2"], A2, rtol=4 * EPS, atol=4 * EPS)
+    # The notebook's dZ2 = (A2 - Y) A2 (1 - A2), divided by m, is the exact gradient of half
+    # the mean squared error (its relu'(0) = 0 too). The notebook rounds 1 - A2 where A2 is
+    # near 1 (ours does not): an error of a few eps per dZ2 element, through W2 and A1.
+    half_mse = dataclasses.replace(nw.XOR, loss="half-mse")
+    reach = (1.0 + np.max(np.abs(params["W2"]))) * (1.0 + np.max(np.abs(A1)))
+    notebook_grads = nb.backword_propagation(params, A1, A2, X, Y)
+    for key, grad in nw.gradients(half_mse, params, X, Y).items():
+        np.testing.assert_allclose(grad, notebook_grads[key], rtol=1e-12, atol=16 * EPS * reach, err_msg=key)
 
 
 def test_the_xor_network_describes_the_notebook() -> None:
