@@ -526,7 +526,7 @@ def _run_train(args: argparse.Namespace) -> int:
     every = model.history_every(args.steps)
     cache = model.forward(trained, X, args.activation)
     A2 = cache["A2"][0]
-    final_loss = float(np.mean(np.logaddexp(0.0, cache["Z2"]) - labels * cache["Z2"]))
+    final_loss = model.loss(trained, X, labels, args.activation)
     outcome = sweep.outcome_of(A2, labels[0], final_loss)
     solved = outcome == "solved"
 
@@ -544,7 +544,9 @@ def _run_train(args: argparse.Namespace) -> int:
 
         title = f"{source}: rule {args.rule}, {args.activation}, lr {args.lr}, {args.steps:,} steps"
         with _writing("--plot", args.plot):
-            training_figure(losses, trained, X, Y, args.plot, activation=args.activation, title=title)
+            training_figure(
+                losses, trained, X, Y, args.plot, activation=args.activation, title=title, every=every
+            )
 
     if args.json:
         from gradcheck_xor.diagnostics import _jsonable  # a diverged run's inf, nan as strings

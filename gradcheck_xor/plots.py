@@ -76,14 +76,22 @@ def training_figure(
     *,
     activation: model.Activation = "relu",
     title: str | None = None,
+    every: int = 1,
 ) -> None:
-    """Write one PNG: the loss per step (left) and the decision boundary A2 = 0.5 (right)."""
+    """Write one PNG: the loss per step (left) and the decision boundary A2 = 0.5 (right).
+
+    ``losses[j]`` is the loss before step ``j * every`` (a long run's history keeps every
+    ``every``-th loss, see :func:`gradcheck_xor.model.history_every`); it is drawn at step
+    ``j * every + 1`` of the logarithmic axis, which starts at step 1.
+    """
+    if not isinstance(every, (int, np.integer)) or every < 1:
+        raise ValueError(f"every: got {every!r}, expected a positive integer.")
     plt = _pyplot()
     X = model.as_inputs(X)
     labels = model.as_labels(Y, X.shape[1])[0]
     fig, (ax_loss, ax_map) = plt.subplots(1, 2, figsize=(11, 4.5), constrained_layout=True)
 
-    steps = np.arange(1, len(losses) + 1)
+    steps = np.arange(len(losses)) * every + 1
     ax_loss.plot(steps, losses, color="#264653", linewidth=1.2)
     ax_loss.axhline(np.log(2.0), color="#d1495b", linestyle="--", linewidth=1, label="ln 2 (predicting 0.5)")
     ax_loss.set_xscale("log")

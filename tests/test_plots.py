@@ -56,6 +56,51 @@ def test_training_figure_writes_one_png_with_both_panels(tmp_path: Path):
     assert (width, height) == (1100, 450)  # two panels side by side at 100 dpi
 
 
+@pytest.fixture
+def saved_figures(monkeypatch):
+    """The figures written, each still open for reading back what was drawn."""
+    matplotlib = pytest.importorskip("matplotlib")
+    figures = []
+    save = matplotlib.figure.Figure.savefig
+
+    def keep(fig, *args, **kwargs):
+        figures.append(fig)
+        return save(fig, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", keep)
+    return figures
+
+
+@pytest.mark.parametrize("every", [1, 3, 500])
+def test_the_loss_curve_puts_each_kept_loss_at_its_own_step(tmp_path: Path, saved_figures, every):
+    X, Y = model.xor_data()
+    losses = np.linspace(0.7, 0.1, 5)
+    plots.training_figure(losses, XOR_NET, X, Y, tmp_path / "a.png", every=every)
+    line = saved_figures[0].axes[0].get_lines()[0]  # the loss curve, drawn first
+    # losses[j] is the loss before step j * every, drawn at step j * every + 1 of the log axis
+    np.testing.assert_array_equal(line.get_xdata(), np.arange(5) * every + 1)
+    np.testing.assert_array_equal(line.get_ydata(), losses)
+
+
+@pytest.mark.parametrize("every", [0, -2, 1.5])
+def test_a_step_between_kept_losses_below_one_is_refused(tmp_path: Path, every):
+    X, Y = model.xor_data()
+    with pytest.raises(ValueError) as caught:
+        plots.training_figure(np.array([0.7]), XOR_NET, X, Y, tmp_path / "a.png", every=every)
+    assert str(caught.value) == f"every: got {every!r}, expected a positive integer."
+
+
+def test_the_train_command_draws_a_long_runs_losses_at_their_steps(
+    tmp_path: Path, saved_figures, capsys, monkeypatch
+):
+    monkeypatch.setattr(model, "MAX_HISTORY", 40)  # 100 steps is then a long run: every 3rd loss
+    assert cli.main(["train", "--steps", "100", "--plot", str(tmp_path / "run.png")]) == 1
+    line = saved_figures[0].axes[0].get_lines()[0]  # the loss curve, drawn first
+    assert model.history_every(100) == 3
+    np.testing.assert_array_equal(line.get_xdata(), np.arange(34) * 3 + 1)
+    assert "plot written to" in capsys.readouterr().out
+
+
 def test_figures_use_the_non_interactive_backend(tmp_path: Path):
     matplotlib = pytest.importorskip("matplotlib")
     X, Y = model.xor_data()
