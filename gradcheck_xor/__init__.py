@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gradcheck_xor.model import forward, gradients, init_params, loss, train, xor_data
+from gradcheck_xor.network import Network, describe
 
 if TYPE_CHECKING:
     from gradcheck_xor.gradcheck import GradcheckReport, check_backward
@@ -12,9 +13,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "GradcheckReport",
+    "Network",
     "PointCheck",
     "check_backward",
     "check_point",
+    "describe",
     "forward",
     "gradients",
     "init_params",
