@@ -183,6 +183,14 @@ _DATA_KEYS = ("X", "Y")
 _KEY_HELP = "expected W1, b1, ..., WL, bL (or w1, ...), X or Y"
 
 
+def is_key(name: object) -> bool:
+    """Whether parameters may hold ``name``: W1, b1, ..., WL, bL (or w1, ...), X or Y. A file
+    reader asks before it reads what is stored under the name."""
+    return isinstance(name, str) and (
+        name in _DATA_KEYS or _WEIGHT_KEY.match(name) is not None or _BIAS_KEY.match(name) is not None
+    )
+
+
 def numbers(key: str, value: Any) -> np.ndarray:
     """``value`` as a float64 array, or a one-line error naming ``key``."""
     if type(value) is np.ndarray and value.dtype is _F64:

@@ -111,9 +111,13 @@ def _run(net: Network, layers: list, X: np.ndarray) -> tuple[list[np.ndarray], l
     return Zs, As
 
 
-def _backward(net: Network, layers: list, Zs: list, As: list, dZ: np.ndarray) -> list[tuple]:
+def _backward(
+    net: Network, layers: list, Zs: list, As: list, dZ: np.ndarray, relu_at_zero: float = 0.0
+) -> list[tuple]:
     """(dZ, dW, db) per layer from the output layer's dZ: the backward pass, written once."""
     back = _losses.HIDDEN_FUNCTIONS[net.hidden][1]
+    if relu_at_zero and net.hidden == "relu":  # another convention at the kink (see gradients)
+        back = lambda da, z, a: da * ((z > 0) + relu_at_zero * (z == 0))  # noqa: E731
     grads: list[tuple] = [()] * net.depth
     for i in reversed(range(net.depth)):
         W, b = layers[i]
@@ -178,18 +182,24 @@ def loss_terms(net: Network, params: Mapping[str, Any], X: Any, Y: Any) -> np.nd
     return terms.sum(axis=-2) / net.spec.normaliser(*terms.shape[-2:])
 
 
-def loss_and_gradients(net: Network, params: Mapping[str, Any], X: Any, Y: Any) -> tuple[float, Params]:
+def loss_and_gradients(
+    net: Network, params: Mapping[str, Any], X: Any, Y: Any, *, relu_at_zero: float = 0.0
+) -> tuple[float, Params]:
     """:func:`loss` and :func:`gradients` from one forward pass."""
     layers, Zs, As, Y = _prepared(net, params, X, Y)
     value = float(_losses.value(net.spec, net.output, Zs[-1], Y))
     dZ = _losses.output_dz(net.spec, net.output, Zs[-1], Y)
-    return value, _present(net, _backward(net, layers, Zs, As, dZ))
+    return value, _present(net, _backward(net, layers, Zs, As, dZ, relu_at_zero))
 
 
-def gradients(net: Network, params: Mapping[str, Any], X: Any, Y: Any) -> Params:
+def gradients(
+    net: Network, params: Mapping[str, Any], X: Any, Y: Any, *, relu_at_zero: float = 0.0
+) -> Params:
     """The exact gradient of :func:`loss`, keyed ``"d" + key`` and shaped as each parameter.
-    At a relu kink (some Z = 0) it takes relu'(0) = 0, like torch and JAX."""
-    return loss_and_gradients(net, params, X, Y)[1]
+    At a relu kink (some Z = 0) it takes relu'(0) = 0, like ``F.relu`` and ``jax.nn.relu``;
+    ``relu_at_zero=0.5`` takes the value ``torch.maximum(z, 0)`` and ``jnp.maximum(z, 0)``
+    give a tie, so that their gradients can be told apart from a wrong one."""
+    return loss_and_gradients(net, params, X, Y, relu_at_zero=relu_at_zero)[1]
 
 
 def backward(net: Network, params: Mapping[str, Any], cache: Mapping[str, Any], X: Any, Y: Any) -> Params:

@@ -1,8 +1,10 @@
-"""The XOR 2-2-1 network in PyTorch and JAX, for cross-validating the NumPy code.
+"""Any small fully connected network in PyTorch and JAX, for cross-validating the NumPy code.
 
 ``reference_impls.torch_xor`` and ``reference_impls.jax_xor`` have the same functional face
-as :mod:`gradcheck_xor.model` (``forward``, ``loss``, ``gradients``, ``train`` over NumPy
-dicts in the notebook's layout), each written the way that framework's users write it.
+as :mod:`gradcheck_xor.network` (``forward``, ``loss``, ``gradients``, ``train`` over NumPy
+dicts ``{"W1", "b1", ..., "WL", "bL"}`` in the caller's layout, for the network they
+describe or the one passed as ``net=``), each written the way that framework's users write
+it. On the notebook's dict they are its 2-2-1 XOR network, as they always were.
 
 Importing this package imports neither torch nor jax: each submodule is loaded on first
 use (``reference_impls.torch_xor`` or ``from reference_impls import jax_xor``), and a

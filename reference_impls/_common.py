@@ -1,16 +1,19 @@
-"""What the PyTorch and JAX references share: the NumPy layout they accept and return, the
-names of their options, and the error raised when a framework is not installed.
+"""What the PyTorch and JAX references share: how a call's network is settled (its
+description, the update rule), the NumPy arrays they accept and return, the names of their
+options, and the error raised when a framework is not installed.
 
-This module imports NumPy only.
+This module imports NumPy and :mod:`gradcheck_xor.network` only.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import dataclasses
+from typing import Any, Literal
 
 import numpy as np
 
-from gradcheck_xor.model import PARAM_SHAPES, as_inputs, as_labels
+from gradcheck_xor import network
+from gradcheck_xor.network import Network
 
 __all__ = [
     "DTYPES",
@@ -20,21 +23,24 @@ __all__ = [
     "Relu",
     "Rule",
     "check_dtype",
-    "check_params",
     "check_relu",
     "check_rule",
-    "inputs_and_labels",
     "missing_framework",
+    "networks",
+    "parameters",
 ]
 
-# "bce": the exact gradient of the mean binary cross-entropy (the corrected model).
-# "notebook": the gradient of 1/2 * mean((sigmoid(Z2) - Y)^2), which is what the notebook's
-# backward pass (dZ2 = (A2 - Y) * A2 * (1 - A2), divided by m) computes exactly.
+# The gradient a training step follows, besides the network's own loss (None):
+# "bce": the exact gradient of the mean binary cross-entropy (the corrected model);
+# "notebook": the gradient of 1/2 * mean((sigmoid(Z) - Y)^2), the "half-mse" loss, which is
+# what the notebook's backward pass (dZ2 = (A2 - Y) * A2 * (1 - A2), divided by m) computes.
 Rule = Literal["bce", "notebook"]
 RULES: tuple[Rule, ...] = ("bce", "notebook")
+_RULE_LOSSES = {"bce": "bce", "notebook": "half-mse"}
 
 # "relu": F.relu / jax.nn.relu, whose derivative at 0 is 0 (as in the NumPy code).
 # "maximum": torch.maximum(z, 0) / jnp.maximum(z, 0), whose derivative at a tie is 1/2.
+# Either applies to a relu hidden layer only.
 Relu = Literal["relu", "maximum"]
 RELUS: tuple[Relu, ...] = ("relu", "maximum")
 
@@ -59,8 +65,8 @@ def _check_choice(option: str, value: str, choices: tuple[str, ...]) -> str:
     return value
 
 
-def check_rule(rule: str) -> str:
-    return _check_choice("rule", rule, RULES)
+def check_rule(rule: str | None) -> str | None:
+    return None if rule is None else _check_choice("rule", rule, RULES)
 
 
 def check_relu(relu: str) -> str:
@@ -71,21 +77,18 @@ def check_dtype(dtype: str) -> str:
     return _check_choice("dtype", dtype, DTYPES)
 
 
-def check_params(params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The four parameters as float64 arrays in the notebook's shapes, or a ``ValueError``
-    naming the key and the shape expected."""
-    checked = {}
-    for name, shape in PARAM_SHAPES.items():
-        if name not in params:
-            raise ValueError(f"Missing parameter {name!r}: expected an array of shape {shape}.")
-        value = np.asarray(params[name], dtype=np.float64)
-        if value.shape != shape:
-            raise ValueError(f"Shape mismatch for {name}: got {value.shape}, expected {shape}.")
-        checked[name] = value
-    return checked
+def networks(params: Any, X: Any, net: Network | None, rule: str | None = None) -> tuple[Network, Network]:
+    """``(network, followed)``: the network of a call (``net``, else the one ``params`` and
+    ``X`` describe, see :func:`gradcheck_xor.network.describe`) and the one whose loss's
+    gradient ``rule`` follows (the network itself for None). Raises ``ValueError``."""
+    if net is None:
+        net = network.describe(params, X)
+    if check_rule(rule) is None or net.loss == _RULE_LOSSES[rule]:
+        return net, net
+    return net, dataclasses.replace(net, loss=_RULE_LOSSES[rule])
 
 
-def inputs_and_labels(X: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``X`` as float64 (2, m) and labels as float64 (1, m), as the NumPy model takes them."""
-    X = as_inputs(X)
-    return X, as_labels(Y, X.shape[1])
+def parameters(net: Network, params: Any) -> dict[str, np.ndarray]:
+    """``params`` as float64 arrays keyed and shaped as ``net`` describes them (extra keys
+    such as X and Y are left out), or a ``ValueError`` naming the key and the shape expected."""
+    return network.unflatten(net, network.flatten(net, params))

@@ -1,22 +1,30 @@
-"""The XOR 2-2-1 network in PyTorch, written the way a PyTorch user would write it.
+"""Any small fully connected network in PyTorch, written the way a PyTorch user would write it.
 
-:class:`XorNet` is an ``nn.Module`` with two ``nn.Linear`` layers; it takes samples along
-rows (``x`` of shape (m, 2)) and returns logits (m, 1). The functions below give it the
-same face as :mod:`gradcheck_xor.model`: NumPy dicts ``{"W1", "b1", "W2", "b2"}`` in the
-notebook's layout in, NumPy arrays out, computed in float64 unless ``dtype="float32"``.
+:class:`MLP` is an ``nn.Module`` holding ``nn.Linear`` layers in ``self.layers``, the hidden
+activation between them; it takes samples along rows (``x`` of shape (m, n_in)) and returns
+the logits (m, n_out). Its state dict keys are ``layers.0.weight`` (= ``W1`` in the columns
+layout, (n_1, n_in)), ``layers.0.bias`` (= ``b1``, 1-D), ``layers.1.weight`` (= ``W2``), ...
+:class:`XorNet` is the notebook's 2-2-1 network, ``MLP((2, 2, 1))``.
 
-Two update rules (``rule``):
+The functions below give it the face of :mod:`gradcheck_xor.network`: NumPy dicts
+``{"W1", "b1", ..., "WL", "bL"}`` in the caller's layout and shapes in, NumPy arrays out,
+computed in float64 unless ``dtype="float32"``. ``net`` is the
+:class:`~gradcheck_xor.network.Network` they are (widths, hidden activation, output, loss,
+layout, biases); by default the one the parameters and ``X`` describe, which for the
+notebook's dict is its 2-2-1 ReLU network with a sigmoid output and the mean binary
+cross-entropy. The losses are torch's own: ``F.binary_cross_entropy_with_logits``,
+``F.cross_entropy`` and ``F.mse_loss``, with the catalogue's reduction and factor.
 
-* ``"bce"``: the gradient of ``F.binary_cross_entropy_with_logits`` (mean over samples),
-  the corrected model's loss;
-* ``"notebook"``: the gradient of ``1/2 * mean((sigmoid(Z2) - Y)^2)``, which is exactly what
-  the notebook's hand-written backward computes (its ``dZ2 = (A2 - Y) * A2 * (1 - A2)``,
-  divided by m), so replaying the notebook's training here follows the same trajectory.
+Update rules (``rule``): None follows the gradient of the network's own loss; ``"bce"`` that
+of the mean binary cross-entropy and ``"notebook"`` that of ``1/2 * mean((sigmoid(Z) - Y)^2)``,
+which is exactly what the notebook's hand-written backward computes (its
+``dZ2 = (A2 - Y) * A2 * (1 - A2)``, divided by m), so replaying the notebook's training here
+follows the same trajectory.
 
 Two ReLUs (``relu``): ``"relu"`` uses ``F.relu``, whose gradient at 0 is 0 like the NumPy
-code's ``Z1 > 0`` mask; ``"maximum"`` uses ``torch.maximum(z, 0)``, whose gradient at a tie
-is 1/2, so it differs from NumPy exactly when some ``Z1 == 0`` (the notebook's zero ``b1``
-puts the (0, 0) sample there).
+code's ``Z > 0`` mask; ``"maximum"`` uses ``torch.maximum(z, 0)``, whose gradient at a tie
+is 1/2, so it differs from NumPy exactly when some hidden ``Z == 0`` (the notebook's zero
+``b1`` puts the (0, 0) sample there).
 
 Importing this module imports torch; a missing torch raises a one-line
 :class:`~reference_impls.MissingFrameworkError` naming the extra to install.
@@ -24,20 +32,20 @@ Importing this module imports torch; a missing torch raises a one-line
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from gradcheck_xor.model import as_inputs
+from gradcheck_xor.network import LEAKY_SLOPE, Network, as_data, as_inputs
 from reference_impls._common import (
     Relu,
     Rule,
     check_dtype,
-    check_params,
     check_relu,
-    check_rule,
-    inputs_and_labels,
     missing_framework,
+    networks,
+    parameters,
 )
 
 try:
@@ -48,6 +56,7 @@ except ImportError as exc:
     raise missing_framework("torch") from exc
 
 __all__ = [
+    "MLP",
     "XorNet",
     "forward",
     "from_state_dict",
@@ -62,167 +71,242 @@ Params = dict[str, np.ndarray]
 FRAMEWORK_VERSION: str = torch.__version__
 
 _DTYPES = {"float64": torch.float64, "float32": torch.float32}
+_OUTPUTS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
+    "sigmoid": torch.sigmoid,
+    "softmax": lambda z: torch.softmax(z, dim=1),
+    "identity": lambda z: z,
+}
 
 
-class XorNet(nn.Module):
-    """2 inputs -> 2 ReLU units -> 1 logit. State dict keys: ``hidden.weight`` (2, 2) = W1,
-    ``hidden.bias`` (2,) = b1, ``output.weight`` (1, 2) = W2, ``output.bias`` (1,) = b2."""
+class MLP(nn.Module):
+    """``nn.Linear`` layers of ``widths`` (n_in, n_1, ..., n_L), ``hidden`` between them
+    (a name of :data:`gradcheck_xor.network.HIDDEN`); ``biases`` says which layers have one
+    (default: all). ``forward`` returns the logits."""
+
+    def __init__(
+        self,
+        widths: Sequence[int],
+        *,
+        hidden: str = "relu",
+        relu: Relu = "relu",
+        biases: Sequence[bool] | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.hidden, self.relu = hidden, check_relu(relu)
+        biases = [True] * (len(widths) - 1) if biases is None else biases
+        self.layers = nn.ModuleList(
+            nn.Linear(n_in, n_out, bias=bias, device=device, dtype=dtype)
+            for n_in, n_out, bias in zip(widths[:-1], widths[1:], biases, strict=True)
+        )
+
+    def activation(self, z: torch.Tensor) -> torch.Tensor:
+        if self.hidden == "relu":
+            return F.relu(z) if self.relu == "relu" else torch.maximum(z, torch.zeros_like(z))
+        if self.hidden == "leaky_relu":
+            return F.leaky_relu(z, LEAKY_SLOPE)
+        if self.hidden == "tanh":
+            return torch.tanh(z)
+        return torch.sigmoid(z) if self.hidden == "sigmoid" else z
+
+    def pre_activations(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """Z1, ..., ZL, samples along rows."""
+        zs = [self.layers[0](x)]
+        for layer in self.layers[1:]:
+            zs.append(layer(self.activation(zs[-1])))
+        return zs
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pre_activations(x)[-1]
+
+
+class XorNet(MLP):
+    """The notebook's network: 2 inputs -> 2 hidden units -> 1 logit."""
 
     def __init__(
         self, relu: Relu = "relu", device: torch.device | str | None = None, dtype: torch.dtype | None = None
     ) -> None:
-        super().__init__()
-        self.relu = check_relu(relu)
-        self.hidden = nn.Linear(2, 2, device=device, dtype=dtype)
-        self.output = nn.Linear(2, 1, device=device, dtype=dtype)
-
-    def activation(self, z: torch.Tensor) -> torch.Tensor:
-        if self.relu == "relu":
-            return F.relu(z)
-        return torch.maximum(z, torch.zeros_like(z))
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.output(self.activation(self.hidden(x)))
+        super().__init__((2, 2, 1), relu=relu, device=device, dtype=dtype)
 
 
-def to_state_dict(params: Params, dtype: str = "float64") -> dict[str, torch.Tensor]:
-    """The notebook's dict as an :class:`XorNet` state dict (biases become 1-D)."""
-    params = check_params(params)
-    torch_dtype = _DTYPES[check_dtype(dtype)]
-    return {
-        "hidden.weight": torch.tensor(params["W1"], dtype=torch_dtype),
-        "hidden.bias": torch.tensor(params["b1"].reshape(2), dtype=torch_dtype),
-        "output.weight": torch.tensor(params["W2"], dtype=torch_dtype),
-        "output.bias": torch.tensor(params["b2"].reshape(1), dtype=torch_dtype),
-    }
+def _settled(params: Params, X: Any, net: Network | None) -> Network:
+    return networks(params, X, net)[0]
 
 
-def from_state_dict(state_dict: dict[str, torch.Tensor]) -> Params:
-    """An :class:`XorNet` state dict as the notebook's dict of float64 arrays."""
-
-    def array(key: str, shape: tuple[int, int]) -> np.ndarray:
-        return state_dict[key].detach().cpu().to(torch.float64).numpy().reshape(shape)
-
-    return {
-        "W1": array("hidden.weight", (2, 2)),
-        "b1": array("hidden.bias", (2, 1)),
-        "W2": array("output.weight", (1, 2)),
-        "b2": array("output.bias", (1, 1)),
-    }
-
-
-def make_net(params: Params, *, relu: Relu = "relu", dtype: str = "float64") -> XorNet:
-    """An :class:`XorNet` holding ``params``.
-
-    ``skip_init`` builds it without running ``nn.Linear``'s random initialisation, so the
-    caller's torch random state is left alone.
-    """
-    state = to_state_dict(params, dtype)
-    net = nn.utils.skip_init(XorNet, relu=relu, dtype=_DTYPES[dtype])
-    net.load_state_dict(state)
-    return net
-
-
-def _samples(X: np.ndarray, Y: np.ndarray, dtype: str) -> tuple[torch.Tensor, torch.Tensor]:
-    # The notebook keeps samples along columns; torch's layers want them along rows.
-    X, Y = inputs_and_labels(X, Y)
-    torch_dtype = _DTYPES[check_dtype(dtype)]
-    return torch.tensor(X.T, dtype=torch_dtype), torch.tensor(Y.T, dtype=torch_dtype)
-
-
-def _inputs(X: np.ndarray, dtype: str) -> torch.Tensor:
-    return torch.tensor(as_inputs(X).T, dtype=_DTYPES[check_dtype(dtype)])
-
-
-def _objective(logits: torch.Tensor, y: torch.Tensor, rule: Rule) -> torch.Tensor:
-    if check_rule(rule) == "bce":
-        return F.binary_cross_entropy_with_logits(logits, y)
-    return 0.5 * F.mse_loss(torch.sigmoid(logits), y)
+def to_state_dict(
+    params: Params, dtype: str = "float64", *, net: Network | None = None
+) -> dict[str, torch.Tensor]:
+    """The parameters as an :class:`MLP` state dict: weights (out, in), biases 1-D."""
+    net = _settled(params, None, net)
+    params, torch_dtype = parameters(net, params), _DTYPES[check_dtype(dtype)]
+    state = {}
+    for i, (w, b) in enumerate(net.names):
+        weight = params[w] if net.layout == "columns" else params[w].T
+        state[f"layers.{i}.weight"] = torch.tensor(weight, dtype=torch_dtype)
+        if b is not None:
+            state[f"layers.{i}.bias"] = torch.tensor(params[b].reshape(-1), dtype=torch_dtype)
+    return state
 
 
 def _numpy(t: torch.Tensor) -> np.ndarray:
     return t.detach().cpu().numpy()
 
 
-def forward(params: Params, X: np.ndarray, *, relu: Relu = "relu", dtype: str = "float64") -> Params:
-    """``{"Z1", "A1", "Z2", "A2"}`` in the notebook's layout (samples along axis 1)."""
-    net = make_net(params, relu=relu, dtype=dtype)
-    x = _inputs(X, dtype)
+def _from_layers(net: Network, tensors: Callable[[int, str], torch.Tensor]) -> Params:
+    """The caller's dict from each layer's ``tensors(i, "weight" | "bias")``."""
+    params = {}
+    for i, ((w, b), shape) in enumerate(zip(net.names, net.bias_shapes, strict=True)):
+        weight = _numpy(tensors(i, "weight"))
+        params[w] = weight if net.layout == "columns" else weight.T
+        if b is not None:
+            params[b] = _numpy(tensors(i, "bias")).reshape(shape)
+    return params
+
+
+def from_state_dict(state_dict: dict[str, torch.Tensor], net: Network | None = None) -> Params:
+    """An :class:`MLP` state dict as the dict of float64 arrays ``net`` describes; by default
+    the notebook's columns layout, keys ``W1, b1, ...`` and biases (n, 1)."""
+    if net is None:
+        depth = sum(key.endswith(".weight") for key in state_dict)
+        widths = [state_dict["layers.0.weight"].shape[1]]
+        widths += [state_dict[f"layers.{i}.weight"].shape[0] for i in range(depth)]
+        names = tuple(
+            (f"W{i + 1}", f"b{i + 1}" if f"layers.{i}.bias" in state_dict else None) for i in range(depth)
+        )
+        shapes = tuple(None if b is None else (n, 1) for (_, b), n in zip(names, widths[1:], strict=True))
+        net = Network(tuple(widths), "relu", "sigmoid", "bce", "columns", names, shapes)
+    return _from_layers(net, lambda i, kind: state_dict[f"layers.{i}.{kind}"].to(torch.float64))
+
+
+def make_net(
+    params: Params, *, net: Network | None = None, relu: Relu = "relu", dtype: str = "float64"
+) -> MLP:
+    """An :class:`MLP` holding ``params``.
+
+    ``skip_init`` builds it without running ``nn.Linear``'s random initialisation, so the
+    caller's torch random state is left alone.
+    """
+    net = _settled(params, None, net)
+    state = to_state_dict(params, dtype, net=net)
+    module = nn.utils.skip_init(
+        MLP, net.widths, hidden=net.hidden, relu=relu, biases=net.biases, dtype=_DTYPES[dtype]
+    )
+    module.load_state_dict(state)
+    return module
+
+
+def _rows(net: Network, a: np.ndarray, dtype: str) -> torch.Tensor:
+    # The columns layout keeps samples along columns; torch's layers want them along rows.
+    return torch.tensor(a.T if net.layout == "columns" else a, dtype=_DTYPES[check_dtype(dtype)])
+
+
+def _objective(net: Network, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The loss of ``net`` in torch's words, logits and labels (m, n_out)."""
+    spec = net.spec
+    reduction = "sum" if spec.per == "sum" else "mean"
+    if spec.kind == "bce":
+        return F.binary_cross_entropy_with_logits(logits, y, reduction=reduction)
+    if spec.kind == "cross-entropy":
+        return F.cross_entropy(logits, y, reduction=reduction)  # y: class probabilities per row
+    return spec.factor * F.mse_loss(_OUTPUTS[net.output](logits), y, reduction=reduction)
+
+
+def _prepared(
+    params: Params, X: Any, Y: Any, net: Network | None, rule: str | None, relu: Relu, dtype: str
+) -> tuple[Network, Network, MLP, torch.Tensor, torch.Tensor]:
+    net, followed = networks(params, X, net, rule)
+    X, Y = as_data(net, X, Y)
+    return (
+        net,
+        followed,
+        make_net(params, net=net, relu=relu, dtype=dtype),
+        _rows(net, X, dtype),
+        _rows(net, Y, dtype),
+    )
+
+
+def forward(
+    params: Params, X: Any, *, net: Network | None = None, relu: Relu = "relu", dtype: str = "float64"
+) -> Params:
+    """``{"Z1", "A1", ..., "ZL", "AL"}`` in the network's layout."""
+    net = _settled(params, X, net)
+    module = make_net(params, net=net, relu=relu, dtype=dtype)
     with torch.no_grad():
-        z1 = net.hidden(x)
-        a1 = net.activation(z1)
-        z2 = net.output(a1)
-    return {"Z1": _numpy(z1.T), "A1": _numpy(a1.T), "Z2": _numpy(z2.T), "A2": _numpy(torch.sigmoid(z2).T)}
+        zs = module.pre_activations(_rows(net, as_inputs(net, X), dtype))
+        activations = [module.activation(z) for z in zs[:-1]] + [_OUTPUTS[net.output](zs[-1])]
+    cache = {}
+    for i, (z, a) in enumerate(zip(zs, activations, strict=True), 1):
+        cache[f"Z{i}"], cache[f"A{i}"] = (
+            (_numpy(z.T), _numpy(a.T)) if net.layout == "columns" else (_numpy(z), _numpy(a))
+        )
+    return cache
 
 
 def loss(
     params: Params,
-    X: np.ndarray,
-    Y: np.ndarray,
+    X: Any,
+    Y: Any,
     *,
-    rule: Rule = "bce",
+    net: Network | None = None,
+    rule: Rule | None = None,
     relu: Relu = "relu",
     dtype: str = "float64",
 ) -> float:
-    """The loss whose gradient ``rule`` takes: mean BCE for ``"bce"``, ``1/2 * mean((A2 - Y)^2)``
-    for ``"notebook"``."""
-    net = make_net(params, relu=relu, dtype=dtype)
-    x, y = _samples(X, Y, dtype)
+    """The loss whose gradient ``rule`` follows: the network's own for None, the mean BCE for
+    ``"bce"``, ``1/2 * mean((AL - Y)^2)`` for ``"notebook"``."""
+    _, followed, module, x, y = _prepared(params, X, Y, net, rule, relu, dtype)
     with torch.no_grad():
-        return float(_objective(net(x), y, rule))
+        return float(_objective(followed, module(x), y))
 
 
 def gradients(
     params: Params,
-    X: np.ndarray,
-    Y: np.ndarray,
+    X: Any,
+    Y: Any,
     *,
-    rule: Rule = "bce",
+    net: Network | None = None,
+    rule: Rule | None = None,
     relu: Relu = "relu",
     dtype: str = "float64",
 ) -> Params:
-    """Autograd's gradient of :func:`loss`, as ``{"dW1", "db1", "dW2", "db2"}``."""
-    net = make_net(params, relu=relu, dtype=dtype)
-    x, y = _samples(X, Y, dtype)
-    _objective(net(x), y, rule).backward()
-    return {
-        "dW1": _numpy(net.hidden.weight.grad),
-        "db1": _numpy(net.hidden.bias.grad).reshape(2, 1),
-        "dW2": _numpy(net.output.weight.grad),
-        "db2": _numpy(net.output.bias.grad).reshape(1, 1),
-    }
+    """Autograd's gradient of :func:`loss`, keyed ``"d" + key`` and shaped as each parameter."""
+    net, followed, module, x, y = _prepared(params, X, Y, net, rule, relu, dtype)
+    _objective(followed, module(x), y).backward()
+    grads = _from_layers(net, lambda i, kind: getattr(module.layers[i], kind).grad)
+    return {"d" + key: value for key, value in grads.items()}
 
 
 def train(
     params: Params,
-    X: np.ndarray,
-    Y: np.ndarray,
+    X: Any,
+    Y: Any,
     *,
     steps: int,
     lr: float,
-    rule: Rule = "bce",
+    net: Network | None = None,
+    rule: Rule | None = None,
     relu: Relu = "relu",
     dtype: str = "float64",
     on_step: Callable[[int, float], None] | None = None,
 ) -> tuple[Params, np.ndarray]:
     """Full-batch gradient descent with ``torch.optim.SGD``; returns ``(params, loss_history)``.
 
-    ``loss_history[i]`` is the mean BCE before step ``i``'s update, whatever the rule: that
-    is the loss the notebook prints while it steps along its own gradient.
+    ``loss_history[i]`` is the network's own loss before step ``i``'s update, whatever the
+    rule: for the notebook's network, the mean BCE it prints while it steps along its own
+    gradient.
     """
-    check_rule(rule)
-    net = make_net(params, relu=relu, dtype=dtype)
-    x, y = _samples(X, Y, dtype)
-    optimizer = torch.optim.SGD(net.parameters(), lr=lr)
+    net, followed, module, x, y = _prepared(params, X, Y, net, rule, relu, dtype)
+    optimizer = torch.optim.SGD(module.parameters(), lr=lr)
     history = torch.empty(steps, dtype=torch.float64)
     for i in range(steps):
         optimizer.zero_grad()
-        logits = net(x)
-        bce = F.binary_cross_entropy_with_logits(logits, y)
-        objective = bce if rule == "bce" else _objective(logits, y, rule)
+        logits = module(x)
+        reported = _objective(net, logits, y)
+        objective = reported if followed == net else _objective(followed, logits, y)
         objective.backward()
         optimizer.step()
-        history[i] = bce.detach()
+        history[i] = reported.detach()
         if on_step is not None:
             on_step(i, float(history[i]))
-    return from_state_dict(net.state_dict()), history.numpy()
+    return from_state_dict(module.state_dict(), net), history.numpy()
