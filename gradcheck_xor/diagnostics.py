@@ -1,54 +1,74 @@
 """Diagnostics from the parameters alone: what will go wrong before the first training step.
 
-:func:`diagnose` looks at one parameter set (and its data) and returns a :class:`Report` of
-:class:`Finding` s, each with a stable ``code``, a ``severity`` and the evidence (which unit,
-which sample, the numbers). :func:`init_codes` is the same analysis over a batch of parameter
-sets, one boolean per code and set, so a sweep can label a million initialisations at once;
-:func:`diagnose` is built on it, so the two always agree.
+:func:`diagnose` looks at one parameter set of any fully connected network
+(:mod:`gradcheck_xor.network` describes it) and its data, and returns a :class:`Report` of
+:class:`Finding` s, each with a stable ``code``, a ``severity`` and the evidence (which layer
+and unit, which sample, the numbers). :func:`init_codes` is the same analysis over a batch of
+2-2-1 parameter sets, one boolean per code and set, so a sweep can label a million
+initialisations at once. Both run the checks of :mod:`gradcheck_xor._checks`, one per code,
+so the two always agree.
 
-The codes, and the severity each is reported at:
+The codes, and the severity each is reported at (layer l's pre-activation is Z_l, the output
+layer is L; for the notebook's 2-2-1 network Z1 is the hidden layer and W2 the output's weights):
 
 ========================  ========  ==========================================================
 code                      severity  fires when
 ========================  ========  ==========================================================
 ``non-finite``            error     NaN or Inf in the parameters or the data
-``label-range``           error     a label outside [0, 1], where binary cross-entropy is undefined
-``dead-relu``             error     a hidden unit has Z1 <= 0 on every sample
-``symmetric-units``       error     two hidden units have identical incoming and outgoing weights
-``vanishing-w2``          warning   some |W2_j| < sqrt(eps) = 1.49e-8; an error together with
-                                    ``linear-hidden-layer`` (the notebook's stuck end state)
-``linear-hidden-layer``   warning   every hidden unit has Z1 > 0 on every sample; an error
-                                    together with ``vanishing-w2``
-``sigmoid-saturation``    warning   some |Z2| is so large that sigmoid(|Z2|) rounds to 1.0
-``loss-normalization``    error     labels of shape (1, m), m > 1: the notebook's compute_loss
-                          info      divides by Y.shape[0] = 1; with 1-D labels it agrees with
-                                    the backward's X.shape[1] only by accident
-``relu-kink``             info      some Z1 is 0 up to the rounding of its own computation
+``label-range``           error     a label the output cannot take: outside [0, 1] for a
+                                    sigmoid or softmax, not a class for softmax class labels
+``dead-relu``             error     a ReLU unit of a hidden layer has Z_l <= 0 on every sample
+``symmetric-units``       error     two units of a hidden layer have identical incoming
+                                    weights, bias and outgoing weights
+``vanishing-w2``          warning   the output's error signal reaching some hidden unit is
+                                    below sqrt(eps) = 1.49e-8: |W_L| next to the output, the
+                                    product of weights and slopes deeper; an error together
+                                    with ``linear-hidden-layer`` everywhere (the notebook's
+                                    stuck end state)
+``linear-hidden-layer``   warning   every (leaky) ReLU unit of a hidden layer has Z_l > 0 on
+                                    every sample; an error together with ``vanishing-w2``
+                                    when every hidden layer is linear
+``sigmoid-saturation``    warning   a sigmoid or softmax output rounds to its limit (for a
+                                    sigmoid, |Z_L| is so large that sigmoid(|Z_L|) is 1.0),
+                                    or a sigmoid or tanh hidden unit does
+``loss-normalization``    error     labels whose Y.shape[0] is not the number of samples:
+                          info      the notebook's compute_loss divides by Y.shape[0], its
+                                    backward by the samples; with 1-D labels (or samples in
+                                    rows) the two agree only by the labels' layout
+``relu-kink``             info      some Z_l of a (leaky) ReLU layer is 0 up to the rounding
+                                    of its own computation
 ========================  ========  ==========================================================
 
-The threshold of ``vanishing-w2``. The backward pass hands the hidden layer the output's
-error signal multiplied by W2 (``dZ1 = W2.T @ dZ2 * relu'(Z1)``), so ``|W2_j|`` is the
-fraction of the output layer's error that unit j receives, on every sample and for any loss.
-Below ``sqrt(eps)`` (eps = 2.2e-16, float64's resolution) that fraction has lost half of
-float64's significant digits: the hidden layer's gradient is smaller than the output
-layer's by more than a central finite difference in float64 can resolve, and in practice
-W1 stops moving. A standard-normal draw falls below it with probability ~1e-8 per weight, so
-the notebook's ``randn`` initialisation is not flagged; its printed end state (|W2| ~ 1e-15) is.
+The threshold of ``vanishing-w2``. The backward pass hands hidden layer L-1 the output's
+error signal multiplied by W_L (``dZ1 = W2.T @ dZ2 * relu'(Z1)`` in the notebook), so
+``|W_L[:, j]|`` is the fraction of the output layer's error that unit j receives, on every
+sample and for any loss; a deeper layer receives it through the weights and the activation
+slopes of every layer above, whose product (in absolute values, so that no cancellation
+hides a large term) bounds that fraction. Below ``sqrt(eps)`` (eps = 2.2e-16, float64's
+resolution) it has lost half of float64's significant digits: the layer's gradient is
+smaller than the output layer's by more than a central finite difference in float64 can
+resolve, and in practice the layer stops moving. A standard-normal draw falls below it with
+probability ~1e-8 per weight, so the notebook's ``randn`` initialisation is not flagged;
+its printed end state (|W2| ~ 1e-15) is.
 
-The tolerance of ``relu-kink``: ``|Z1| <= 4 * eps * (|W1| @ |X| + |b1|)``, i.e. Z1 is zero
-within the rounding error of the sum that produced it.
+The tolerance of ``relu-kink``: ``|Z_l| <= 4 * eps * (|W_l| @ |A_{l-1}| + |b_l|)``, i.e. Z_l
+is zero within the rounding error of the sum that produced it.
 """
 
 from __future__ import annotations
 
 import textwrap
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
-from gradcheck_xor.model import sigmoid
+from gradcheck_xor import _losses
+from gradcheck_xor._checks import CHECKS, Analysis, Check
+from gradcheck_xor._checks import VANISHING_W2 as VANISHING_W2
+from gradcheck_xor._description import XOR, Network, NetworkError, describe, flatten
 
 __all__ = [
     "CODES",
@@ -64,10 +84,6 @@ __all__ = [
 
 Severity = Literal["error", "warning", "info"]
 _SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
-
-EPS = float(np.finfo(np.float64).eps)
-VANISHING_W2 = float(np.sqrt(EPS))  # 1.49e-8; see the module docstring
-KINK_ULPS = 4.0
 
 # code -> (why it matters, what to do about it). The order is the order of reports.
 CODES: dict[str, tuple[str, str]] = {
@@ -175,11 +191,13 @@ class Finding:
 
 @dataclass(frozen=True)
 class Report:
-    """All findings for one parameter set, most severe first, and a ``summary`` of the network's
-    outputs on its data (predictions, loss, whether it solves the task)."""
+    """All findings for one parameter set, most severe first, a ``summary`` of the network's
+    outputs on its data (predictions, loss, whether it solves the task) and the ``network``
+    they are about."""
 
     findings: list[Finding]
     summary: dict[str, Any] = field(default_factory=dict)
+    network: Network = XOR
 
     @property
     def ok(self) -> bool:
@@ -221,75 +239,16 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-# --- the analysis, over a batch of S parameter sets ---------------------------------------
+# --- running the checks ------------------------------------------------------------------------
 
 
-def _analyse(
-    W1: np.ndarray, b1: np.ndarray, W2: np.ndarray, b2: np.ndarray, X: np.ndarray, Y: np.ndarray
-) -> dict[str, np.ndarray]:
-    """Forward values and per-unit / per-sample masks for S parameter sets.
-
-    Shapes: W1 (S, H, 2), b1 (S, H, 1), W2 (S, 1, H), b2 (S, 1, 1), X (2, m), Y (m,) or (1, m).
-    einsum rather than batched matmul: faster for a million tiny products.
-    """
-    with np.errstate(all="ignore"):  # NaN and Inf are findings here, not warnings
-        Z1 = np.einsum("shi,im->shm", W1, X) + b1  # (S, H, m)
-        A1 = np.maximum(Z1, 0.0)
-        Z2 = np.einsum("sh,shm->sm", W2[:, 0, :], A1) + b2[:, 0, :]  # (S, m)
-        # The size of the terms summed into Z1: its rounding error is a few eps times this.
-        scale = np.einsum("shi,im->shm", np.abs(W1), np.abs(X)) + np.abs(b1)
-        H = W1.shape[1]
-        pairs = [(j, k) for j in range(H) for k in range(j + 1, H)]
-        symmetric = np.zeros(W1.shape[0], dtype=bool)
-        for j, k in pairs:
-            symmetric |= (
-                np.all(W1[:, j, :] == W1[:, k, :], axis=1)
-                & (b1[:, j, 0] == b1[:, k, 0])
-                & (W2[:, 0, j] == W2[:, 0, k])
-            )
-        finite = (
-            np.isfinite(W1).all(axis=(1, 2))
-            & np.isfinite(b1).all(axis=(1, 2))
-            & np.isfinite(W2).all(axis=(1, 2))
-            & np.isfinite(b2).all(axis=(1, 2))
-            & bool(np.isfinite(X).all() and np.isfinite(Y).all())
-        )
-        return {
-            "Z1": Z1,
-            "Z2": Z2,
-            "finite": finite,
-            "dead_units": np.all(Z1 <= 0.0, axis=2),  # (S, H)
-            "active_everywhere": np.all(Z1 > 0.0, axis=(1, 2)),  # (S,)
-            "kink": np.abs(Z1) <= KINK_ULPS * EPS * scale,  # (S, H, m)
-            "vanishing_units": np.abs(W2[:, 0, :]) < VANISHING_W2,  # (S, H)
-            # The notebook's sigmoid, 1 / (1 + exp(-z)), at |z|: exactly 1.0 means saturated.
-            "saturated": 1.0 / (1.0 + np.exp(-np.abs(Z2))) == 1.0,  # (S, m)
-            "symmetric": symmetric,
-            "labels_out_of_range": bool(np.any((Y < 0.0) | (Y > 1.0))),
-        }
-
-
-def _codes(a: dict[str, np.ndarray], notebook_loss: bool) -> dict[str, np.ndarray]:
-    finite = a["finite"]
-    S = finite.shape[0]
-    codes = {
-        "non-finite": ~finite,
-        "label-range": np.full(S, a["labels_out_of_range"]),
-        "dead-relu": a["dead_units"].any(axis=1),
-        "symmetric-units": a["symmetric"],
-        "vanishing-w2": a["vanishing_units"].any(axis=1),
-        "linear-hidden-layer": a["active_everywhere"],
-        "sigmoid-saturation": a["saturated"].any(axis=1),
-        # A property of the notebook's loss function and the label layout: it always applies,
-        # at error or info severity depending on the layout (see diagnose).
-        "loss-normalization": np.full(S, notebook_loss),
-        "relu-kink": a["kink"].any(axis=(1, 2)),
-    }
-    # Other checks mean nothing on NaN; a non-finite set reports that alone (and label-range).
-    for code in codes:
-        if code not in ("non-finite", "label-range", "loss-normalization"):
-            codes[code] = codes[code] & finite
-    return codes
+def _fired(a: Analysis, check: Check) -> np.ndarray:
+    """(S,): whether ``check`` fires anywhere in each set."""
+    S = len(a.finite)
+    fired = np.zeros(S, dtype=bool)
+    for flags in check.flags(a).values():
+        fired |= flags.reshape(S, -1).any(axis=1)
+    return fired & a.finite if check.needs_finite else fired
 
 
 def _batched(name: str, value: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
@@ -310,9 +269,9 @@ def init_codes(
     *,
     notebook_loss: bool = True,
 ) -> dict[str, np.ndarray]:
-    """Which codes fire for each of S parameter sets: ``{code: bool array (S,)}``.
+    """Which codes fire for each of S parameter sets of a 2-H-1 network: ``{code: bool array (S,)}``.
 
-    ``W1`` (S, 2, 2), ``b1`` (S, 2, 1), ``W2`` (S, 1, 2), ``b2`` (S, 1, 1); ``X`` (2, m) and
+    ``W1`` (S, H, 2), ``b1`` (S, H, 1), ``W2`` (S, 1, H), ``b2`` (S, 1, 1); ``X`` (2, m) and
     ``Y`` ((m,) or (1, m)) are shared by all sets. Vectorised: a million sets take a second or
     two. ``notebook_loss=False`` leaves out ``loss-normalization`` (a property of the
     notebook's compute_loss, not of the corrected model's loss).
@@ -320,201 +279,90 @@ def init_codes(
     W1 = np.asarray(W1, dtype=np.float64)
     S = W1.shape[0] if W1.ndim == 3 else -1
     H = W1.shape[1] if W1.ndim == 3 else 2
-    W1 = _batched("W1", W1, (S, H, 2))
-    b1 = _batched("b1", b1, (S, H, 1))
-    W2 = _batched("W2", W2, (S, 1, H))
-    b2 = _batched("b2", b2, (S, 1, 1))
-    X, Y = _data(X, Y)
-    return _codes(_analyse(W1, b1, W2, b2, X, Y), notebook_loss)
+    arrays = [
+        _batched("W1", W1, (S, H, 2)),
+        _batched("b1", b1, (S, H, 1)),
+        _batched("W2", W2, (S, 1, H)),
+        _batched("b2", b2, (S, 1, 1)),
+    ]
+    thetas = np.concatenate([value.reshape(S, -1) for value in arrays], axis=1)
+    with np.errstate(all="ignore"):  # NaN and Inf are findings here, not warnings
+        a = Analysis(Network.from_widths((2, H, 1)), thetas, X, Y, notebook_loss=notebook_loss)
+        return {check.code: _fired(a, check) for check in CHECKS}
 
 
-def _data(X: np.ndarray | None, Y: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-    if X is None or Y is None:
-        from gradcheck_xor import notebook  # only for its data; not needed when a file holds X and Y
+def _data(net: Network, X: Any, Y: Any) -> tuple[Any, Any]:
+    """``X`` and ``Y`` as given, or else the notebook's XOR data in the network's layout."""
+    if X is not None and Y is not None:
+        return X, Y
+    from gradcheck_xor import notebook  # only for its data; not needed when a file holds X and Y
 
-        X = notebook.inputs if X is None else X
-        Y = notebook.outputs if Y is None else Y
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] != 2 or X.shape[1] < 1:
-        raise ValueError(f"Shape mismatch for X: got {X.shape}, expected (2, m) with m >= 1.")
-    m = X.shape[1]
-    Y = np.asarray(Y, dtype=np.float64)
-    if Y.shape not in ((m,), (1, m)):
-        raise ValueError(f"Shape mismatch for Y: got {Y.shape}, expected ({m},) or (1, {m}).")
+    if X is None:
+        if net.widths[0] != 2:
+            raise NetworkError(f"X is missing; expected inputs for the {net} (XOR's, the default, have 2).")
+        X = notebook.inputs if net.layout == "columns" else notebook.inputs.T
+    if Y is None:
+        m = np.shape(X)[1 if net.layout == "columns" else 0] if np.ndim(X) == 2 else None
+        if m != notebook.outputs.shape[0]:
+            raise NetworkError(
+                "Y is missing; expected labels for the samples of X (XOR's, the default, are 4)."
+            )
+        Y = notebook.outputs
     return X, Y
 
 
-# --- one parameter set: findings with their evidence ---------------------------------------
-
-
-def _fmt(values: Any) -> str:
-    arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
-    return "[" + ", ".join(f"{v:.3g}" for v in arr.ravel()) + "]"
-
-
-def _sample(X: np.ndarray, i: int) -> str:
-    return f"{i} at ({X[0, i]:g}, {X[1, i]:g})"
-
-
 def diagnose(
-    params: dict[str, np.ndarray],
-    X: np.ndarray | None = None,
-    Y: np.ndarray | None = None,
+    params: Mapping[str, Any],
+    X: Any = None,
+    Y: Any = None,
     *,
+    net: Network | None = None,
     notebook_loss: bool = True,
 ) -> Report:
-    """Diagnose one parameter set ``{"W1", "b1", "W2", "b2"}`` on its data.
+    """Diagnose one parameter set ``{"W1", "b1", ..., "WL", "bL"}`` on its data.
 
-    ``X`` (2, m) and ``Y`` ((m,) or (1, m)) default to ``params["X"]``/``params["Y"]`` when
-    present (as :func:`gradcheck_xor.params_io.load_params` returns them), else to the
-    notebook's XOR data (``inputs`` (2, 4), ``outputs`` (4,)). ``notebook_loss=False`` skips
-    ``loss-normalization``, which concerns the notebook's compute_loss only.
+    ``net`` describes the network (:func:`gradcheck_xor.network.describe`); by default it is
+    read off the parameters' shapes (ReLU hidden layers, a sigmoid output, binary
+    cross-entropy). ``X`` and ``Y`` default to ``params["X"]``/``params["Y"]`` when present
+    (as :func:`gradcheck_xor.params_io.load_params` returns them), else to the notebook's XOR
+    data (``inputs`` (2, 4), ``outputs`` (4,)). ``notebook_loss=False`` skips
+    ``loss-normalization``, which concerns the notebook's compute_loss only. Parameters or
+    data that do not fit the network raise :class:`gradcheck_xor.network.NetworkError`.
     """
-    X, Y = _data(params.get("X") if X is None else X, params.get("Y") if Y is None else Y)
-    m = X.shape[1]
-    shapes = {"W1": (2, 2), "b1": (2, 1), "W2": (1, 2), "b2": (1, 1)}
-    p: dict[str, np.ndarray] = {}
-    for name, shape in shapes.items():
-        value = np.asarray(params[name], dtype=np.float64)
-        if value.size != shape[0] * shape[1]:
-            raise ValueError(f"Shape mismatch for {name}: got {value.shape}, expected {shape}.")
-        p[name] = value.reshape(shape)
-    a = _analyse(p["W1"][None], p["b1"][None], p["W2"][None], p["b2"][None], X, Y)
-    fired = {code: bool(v[0]) for code, v in _codes(a, notebook_loss).items()}
-    Z1, Z2 = a["Z1"][0], a["Z2"][0]
-    both_stuck = fired["vanishing-w2"] and fired["linear-hidden-layer"]
-
-    findings: list[Finding] = []
-    add = findings.append
-    if fired["non-finite"]:
-        bad = {k: int(np.size(v) - np.isfinite(v).sum()) for k, v in {**p, "X": X, "Y": Y}.items()}
-        bad = {k: n for k, n in bad.items() if n}
-        where = ", ".join(f"{k} ({n})" for k, n in bad.items())
-        add(Finding("non-finite", "error", f"NaN or Inf in {where}.", {"non_finite_counts": bad}))
-    if fired["label-range"]:
-        outside = sorted({float(v) for v in np.ravel(Y) if not 0.0 <= v <= 1.0})
-        add(
-            Finding(
-                "label-range",
-                "error",
-                f"labels {_fmt(outside[:4])} lie outside [0, 1].",
-                {"labels_outside": outside[:16]},
-            )
-        )
-    if fired["dead-relu"]:
-        units = [int(j) for j in np.flatnonzero(a["dead_units"][0])]
-        detail = "; ".join(f"unit {j}: Z1 = {_fmt(Z1[j])}" for j in units)
-        add(
-            Finding(
-                "dead-relu",
-                "error",
-                f"hidden unit{'s' if len(units) > 1 else ''} {', '.join(map(str, units))} "
-                f"{'are' if len(units) > 1 else 'is'} dead: Z1 <= 0 on all {m} samples ({detail}); "
-                + (
-                    "their gradients are exactly zero, so they never recover."
-                    if len(units) > 1
-                    else "its gradient is exactly zero, so it never recovers."
-                ),
-                {"units": units, "Z1": {str(j): Z1[j] for j in units}},
-            )
-        )
-    if fired["symmetric-units"]:
-        add(
-            Finding(
-                "symmetric-units",
-                "error",
-                f"hidden units 0 and 1 are identical (W1 rows {_fmt(p['W1'][0])}, b1 {p['b1'][0, 0]:.3g}, "
-                f"W2 {p['W2'][0, 0]:.3g}): they get the same gradient and stay identical forever.",
-                {"units": [0, 1], "W1_row": p["W1"][0], "b1": p["b1"][0, 0], "W2": p["W2"][0, 0]},
-            )
-        )
-    if fired["vanishing-w2"]:
-        units = [int(j) for j in np.flatnonzero(a["vanishing_units"][0])]
-        add(
-            Finding(
-                "vanishing-w2",
-                "error" if both_stuck else "warning",
-                f"|W2| of hidden unit{'s' if len(units) > 1 else ''} {', '.join(map(str, units))} "
-                f"below sqrt(eps) = {VANISHING_W2:.3g} (W2 = {_fmt(p['W2'])}): the hidden layer "
-                f"receives about {np.max(np.abs(p['W2'][0, units])):.1e} of the output's error"
-                + ("; with the hidden layer linear too, training is stuck." if both_stuck else "."),
-                {"units": units, "W2": p["W2"][0], "threshold": VANISHING_W2},
-            )
-        )
-    if fired["linear-hidden-layer"]:
-        add(
-            Finding(
-                "linear-hidden-layer",
-                "error" if both_stuck else "warning",
-                f"every hidden unit is active on all {m} samples (min Z1 = {Z1.min():.3g}): the "
-                "network is linear in X on this data and cannot represent XOR from here.",
-                {"Z1": Z1, "min_Z1": float(Z1.min())},
-            )
-        )
-    if fired["sigmoid-saturation"]:
-        samples = [int(i) for i in np.flatnonzero(a["saturated"][0])]
-        labels = np.ravel(Y)
-        wrong = [i for i in samples if (Z2[i] > 0) != (labels[i] >= 0.5)]
-        add(
-            Finding(
-                "sigmoid-saturation",
-                "warning",
-                f"sigmoid(Z2) rounds to 0 or 1 on sample{'s' if len(samples) > 1 else ''} "
-                f"{', '.join(_sample(X, i) for i in samples)} (Z2 = {_fmt(Z2[samples])})"
-                + (f"; {len(wrong)} of them confidently wrong." if wrong else "."),
-                {"samples": samples, "Z2": Z2[samples], "confidently_wrong": wrong},
-            )
-        )
-    if fired["loss-normalization"]:
-        if Y.ndim == 2 and m > 1:
-            add(
-                Finding(
-                    "loss-normalization",
-                    "error",
-                    f"labels of shape {Y.shape}: the notebook's compute_loss divides by Y.shape[0] = 1, "
-                    f"the backward by X.shape[1] = {m}, so the reported loss is {m}x the loss "
-                    "whose gradient is applied.",
-                    {"labels_shape": list(Y.shape), "loss_divisor": 1, "backward_divisor": m},
-                )
-            )
-        else:
-            add(
-                Finding(
-                    "loss-normalization",
-                    "info",
-                    f"labels of shape {Y.shape}: the notebook's compute_loss (Y.shape[0]) and "
-                    f"backward (X.shape[1]) both divide by {m}, but only because Y is 1-D.",
-                    {"labels_shape": list(Y.shape), "loss_divisor": Y.shape[0], "backward_divisor": m},
-                )
-            )
-    if fired["relu-kink"]:
-        units, samples = np.nonzero(a["kink"][0])
-        at = ", ".join(f"unit {j} on sample {_sample(X, i)}" for j, i in zip(units, samples, strict=True))
-        add(
-            Finding(
-                "relu-kink",
-                "info",
-                f"Z1 = 0 (within rounding) for {at}: the ReLU has no derivative there.",
-                {"units": units.tolist(), "samples": samples.tolist(), "Z1": Z1[units, samples]},
-            )
-        )
+    X = params.get("X") if X is None else X
+    Y = params.get("Y") if Y is None else Y
+    net = describe(params, X) if net is None else net
+    X, Y = _data(net, X, Y)
+    with np.errstate(all="ignore"):  # NaN and Inf are findings here, not warnings
+        a = Analysis(net, flatten(net, params)[None], X, Y, notebook_loss=notebook_loss)
+        findings = [
+            Finding(check.code, severity, message, evidence)  # type: ignore[arg-type]
+            for check in CHECKS
+            if a.finite[0] or not check.needs_finite
+            for layer, flags in check.flags(a).items()
+            if flags[0].any()
+            for severity, message, evidence in check.report(a, layer, flags[0])
+        ]
+        summary = _summary(a)
     findings.sort(key=lambda f: _SEVERITY_ORDER[f.severity])  # stable: CODES order within a severity
-    return Report(findings, _summary(Z2, X, Y))
+    return Report(findings, summary, net)
 
 
-def _summary(Z2: np.ndarray, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
-    labels = np.ravel(Y)
-    with np.errstate(all="ignore"):
-        A2 = sigmoid(Z2)
-        bce = float(np.mean(np.logaddexp(0.0, Z2) - labels * Z2))
-        solved = bool(np.all(np.isfinite(Z2)) and np.all((A2 >= 0.5) == (labels >= 0.5)))
+def _summary(a: Analysis) -> dict[str, Any]:
+    """The outputs on the data: predictions, the loss, and whether every sample is classified
+    right (the output on its label's side of 0.5; for a softmax, the label's class largest)."""
+    net, Z, Y = a.net, a.Z(a.net.depth), a.Y
+    A = _losses.OUTPUT_FUNCTIONS[net.output](Z)[0]
+    loss = float(_losses.value(net.spec, net.output, Z, Y)[0])
+    right = A.argmax(axis=0) == Y.argmax(axis=0) if net.output == "softmax" else (A >= 0.5) == (Y >= 0.5)
+    one = net.n_out == 1
     return {
-        "samples": X.shape[1],
-        "labels_shape": list(Y.shape),
-        "targets": labels,
-        "predictions": A2,
-        "loss": bce,
-        "solved": solved,
+        "samples": a.m,
+        "labels_shape": list(a.labels.shape),
+        "targets": a.labels.ravel() if one else a.labels,
+        "predictions": A.ravel() if one else a.shown(A),
+        "loss": loss,
+        "solved": bool(np.isfinite(Z).all() and np.isfinite(Y).all() and right.all()),
     }
 
 
@@ -523,18 +371,15 @@ def _summary(Z2: np.ndarray, X: np.ndarray, Y: np.ndarray) -> dict[str, Any]:
 
 def format_report(report: Report, source: str | None = None) -> str:
     """The report as text: a summary line, then each finding with why it matters and what to do."""
-    s = report.summary
+    s, net = report.summary, report.network
     lines = [f"gradcheck-xor diagnose: {source}" if source else "gradcheck-xor diagnose"]
+    if str(net) != str(XOR):  # the notebook's network goes without saying
+        lines.append(f"  {net}")
     if s:
-        preds = " ".join(f"{v:.4f}" for v in np.ravel(s["predictions"])[:8])
-        targets = " ".join(f"{v:g}" for v in np.ravel(s["targets"])[:8])
-        more = " ..." if s["samples"] > 8 else ""
-        lines.append(
-            f"  {s['samples']} samples, labels of shape {tuple(s['labels_shape'])}; "
-            f"outputs {preds}{more} for targets {targets}{more}"
-        )
+        shape = tuple(s["labels_shape"])
+        lines.append(f"  {s['samples']} samples, labels of shape {shape}; {_outputs(net, s)}")
         verdict = "every sample classified correctly" if s["solved"] else "some samples misclassified"
-        lines.append(f"  binary cross-entropy {s['loss']:.6f}; {verdict}")
+        lines.append(f"  {net.spec.label.removeprefix('mean ')} {s['loss']:.6f}; {verdict}")
     lines.append("")
     if not report.findings:
         lines.append("No findings: nothing in these parameters stops training.")
@@ -547,6 +392,23 @@ def format_report(report: Report, source: str | None = None) -> str:
     outcome = "ok" if report.ok else "training from these parameters will go wrong"
     lines.append(f"{c['error']} error(s), {c['warning']} warning(s), {c['info']} note(s): {outcome}.")
     return "\n".join(lines)
+
+
+def _outputs(net: Network, s: dict[str, Any]) -> str:
+    """The first few outputs beside their labels (for a softmax, the classes)."""
+    more = " ..." if s["samples"] > 8 else ""
+    if net.n_out == 1:
+        outputs = " ".join(f"{v:.4f}" for v in np.ravel(s["predictions"])[:8])
+        targets = " ".join(f"{v:g}" for v in np.ravel(s["targets"])[:8])
+        return f"outputs {outputs}{more} for targets {targets}{more}"
+    if net.output != "softmax":
+        return f"{net.n_out} outputs per sample"
+    axis = 0 if net.layout == "columns" else 1
+    targets = np.asarray(s["targets"])
+    classes = np.argmax(s["predictions"], axis=axis)[:8]
+    expected = (targets if targets.ndim == 1 else np.argmax(targets, axis=axis))[:8]
+    shown = " ".join(f"{c:g}" for c in expected)
+    return f"classes {' '.join(map(str, classes))}{more} for targets {shown}{more}"
 
 
 def warn_findings(report: Report, *, stacklevel: int = 2) -> None:
