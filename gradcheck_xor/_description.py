@@ -38,7 +38,7 @@ def turned(a: np.ndarray) -> np.ndarray:
 
 
 def _bias_shapes(n: int) -> tuple[Shape, ...]:
-    return ((n, 1), (n,), (1, n), ()) if n == 1 else ((n, 1), (n,), (1, n))
+    return ((1, 1), (1,), ()) if n == 1 else ((n, 1), (n,), (1, n))
 
 
 def _one_of(option: str, value: object, choices: tuple[str, ...]) -> str:
@@ -265,8 +265,8 @@ def _fit(
             return 2 * position, f"{w} has shape {shape}; expected {want} {follow}."
         widths += [n] if widths else [n_prev, n]
         if b is not None and shapes[b] not in _bias_shapes(n):
-            want = " or ".join(map(str, _bias_shapes(n)))
-            return 2 * position + 1, f"{b} has shape {shapes[b]}; expected {want} for the {n} units of {w}."
+            want, units = " or ".join(map(str, _bias_shapes(n))), "1 unit" if n == 1 else f"{n} units"
+            return 2 * position + 1, f"{b} has shape {shapes[b]}; expected {want} for the {units} of {w}."
     if x_shape is not None and (len(x_shape) != 2 or x_shape[0 if cols else 1] != widths[0] or 0 in x_shape):
         want = f"({widths[0]}, m)" if cols else f"(m, {widths[0]})"
         return 2 * len(keys), f"X has shape {x_shape}; expected {want} for {keys[0][0]} {where}."
