@@ -88,6 +88,7 @@ __all__ = [
     "loss_terms",
     "losses",
     "losses_and_gradients",
+    "outputs",
     "sigmoid",
     "unflatten",
 ]
@@ -228,6 +229,16 @@ def losses(net: Network, thetas: Any, X: Any, Y: Any) -> np.ndarray:
     X, Y = _columns(net, X, Y)
     Zs, _ = _run(net, flat_layers(net, thetas), X)
     return _losses.value(net.spec, net.output, Zs[-1], Y)
+
+
+def outputs(net: Network, thetas: Any, X: Any) -> np.ndarray:
+    """The output A_L of each flat parameter vector in ``thetas`` (..., n_params), in the
+    layout: (..., n_out, m) or (..., m, n_out); :func:`forward`'s last activation, batched."""
+    X = as_inputs(net, X)
+    rows = net.layout == "rows"
+    Zs, _ = _run(net, flat_layers(net, thetas), turned(X) if rows else X)
+    A = _losses.OUTPUT_FUNCTIONS[net.output](Zs[-1])
+    return A.swapaxes(-1, -2) if rows else A
 
 
 def losses_and_gradients(net: Network, thetas: Any, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:

@@ -42,6 +42,8 @@ import numpy as np
 
 from gradcheck_xor import _sweep_layout as layout
 from gradcheck_xor import _sweep_numpy, model
+from gradcheck_xor import network as nw
+from gradcheck_xor._losses import HIDDEN_FUNCTIONS
 from gradcheck_xor._sweep_layout import BatchParams, Progress
 
 __all__ = [
@@ -172,25 +174,28 @@ def classify(params: BatchParams) -> tuple[np.ndarray, np.ndarray]:
     """How each of S runs ended: ``(outcome, loss)``.
 
     ``outcome`` (S,) holds indices into :data:`OUTCOMES` (0 solved, 1 stuck, 2 other);
-    ``loss`` (S,) is the mean binary cross-entropy on XOR, computed from the logit so it is
-    finite for any finite parameters.
+    ``loss`` (S,) is the XOR network's loss (the mean binary cross-entropy, from the logit,
+    finite for any finite parameters) on the notebook's data.
     """
-    layout.check_batch(params)
+    S = layout.check_batch(params)
+    # One flat parameter vector per seed, in the network's order W1, b1, W2, b2.
+    thetas = np.concatenate([np.reshape(params[key], (S, -1)) for key in nw.XOR.keys], axis=1)
     with np.errstate(all="ignore"):  # non-finite parameters classify as "other"
-        Z1 = np.einsum("shi,im->shm", params["W1"], layout.X) + params["b1"]
-        Z2 = np.einsum("sh,shm->sm", params["W2"][:, 0, :], np.maximum(Z1, 0.0)) + params["b2"][:, 0, :]
-        loss = np.mean(np.logaddexp(0.0, Z2) - layout.LABELS * Z2, axis=1)
-        solved = np.all(np.abs(model.sigmoid(Z2) - layout.LABELS) < SOLVED_MARGIN, axis=1)
-        stuck = np.abs(loss - LN2) < STUCK_TOLERANCE
-    outcome = np.where(solved, 0, np.where(stuck, 1, 2)).astype(np.int8)
+        loss = nw.losses(nw.XOR, thetas, layout.X, layout.Y)
+        outcome = _outcomes(nw.outputs(nw.XOR, thetas, layout.X)[:, 0, :], layout.LABELS, loss)
     return outcome, loss
+
+
+def _outcomes(predictions: np.ndarray, labels: np.ndarray, loss: np.ndarray) -> np.ndarray:
+    """Indices into :data:`OUTCOMES` of runs with ``predictions`` (..., m) and ``loss`` (...)."""
+    solved = np.all(np.abs(predictions - labels) < SOLVED_MARGIN, axis=-1)
+    stuck = np.abs(loss - LN2) < STUCK_TOLERANCE
+    return np.where(solved, 0, np.where(stuck, 1, 2)).astype(np.int8)
 
 
 def outcome_of(predictions: np.ndarray, labels: np.ndarray, loss: float) -> str:
     """The outcome of one run: ``"solved"``, ``"stuck"`` or ``"other"`` (see the module)."""
-    if np.all(np.abs(np.ravel(predictions) - np.ravel(labels)) < SOLVED_MARGIN):
-        return "solved"
-    return "stuck" if abs(loss - LN2) < STUCK_TOLERANCE else "other"
+    return OUTCOMES[int(_outcomes(np.ravel(predictions), np.ravel(labels), np.float64(loss)))]
 
 
 # --- a sweep over seeds ----------------------------------------------------------------------
@@ -448,8 +453,8 @@ def train_one(
 
     Under both rules the history is kept as :func:`gradcheck_xor.model.train` keeps it, so a
     long run does not fill memory: with ``k = model.history_every(steps)`` (1 up to
-    ``model.MAX_HISTORY`` steps), ``loss_history[j]`` is the binary cross-entropy, from the
-    logit, before step ``j * k``. ``on_step(i, loss)`` hears of every step.
+    ``model.MAX_HISTORY`` steps), ``loss_history[j]`` is the model's loss (the binary
+    cross-entropy) before step ``j * k``. ``on_step(i, loss)`` hears of every step.
     """
     if rule not in RULES:
         raise ValueError(f"Unknown rule {rule!r}: expected one of {', '.join(RULES)}.")
@@ -464,25 +469,24 @@ def train_one(
             on_step=on_step,
             diagnostics=False,
         )
-    if activation not in model.ACTIVATIONS:
-        expected = ", ".join(model.ACTIVATIONS)
-        raise ValueError(f"Unknown activation {activation!r}: expected one of {expected}.")
-    act_grad = model.ACTIVATIONS[activation][1]
-    X = model.as_inputs(X)
+    net = model.network_for(activation)
+    hidden_backward = HIDDEN_FUNCTIONS[net.hidden][1]
+    X, Y = nw.as_data(net, X, Y)
     m = X.shape[1]
-    Y = model.as_labels(Y, m)
     params = {name: np.array(params[name], dtype=np.float64) for name in model.PARAM_SHAPES}
     every = model.history_every(steps)
     losses = np.empty(-(-steps // every))
     with np.errstate(over="ignore"):
         for i in range(steps):
-            cache = model.forward(params, X, activation)
-            A2 = 1 / (1 + np.exp(-cache["Z2"]))  # the notebook's sigmoid, as its backward sees it
-            loss = float(np.mean(np.logaddexp(0.0, cache["Z2"]) - Y * cache["Z2"]))
+            cache = nw.forward(net, params, X)
+            loss = nw.loss(net, params, X, Y)
             if i % every == 0:
                 losses[i // every] = loss
+            # The notebook's backward pass, its sigmoid and its dZ2 included; the hidden
+            # layer's step is the network's own, which is the notebook's mask for ReLU.
+            A2 = 1 / (1 + np.exp(-cache["Z2"]))
             dZ2 = (A2 - Y) * A2 * (1 - A2)
-            dZ1 = (params["W2"].T @ dZ2) * act_grad(cache["Z1"])
+            dZ1 = hidden_backward(params["W2"].T @ dZ2, cache["Z1"], cache["A1"])
             params["W1"] -= learning_rate * (dZ1 @ X.T / m)
             params["b1"] -= learning_rate * (dZ1.sum(axis=1, keepdims=True) / m)
             params["W2"] -= learning_rate * (dZ2 @ cache["A1"].T / m)

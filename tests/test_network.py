@@ -530,6 +530,19 @@ def test_batched_losses_and_gradients_equal_the_loop_over_vectors(case: Case, k:
         np.testing.assert_allclose(grad, expected, rtol=8 * EPS, atol=8 * EPS * scale_of(expected))
 
 
+@given(cases(), st.integers(1, 5))
+def test_batched_outputs_are_each_vectors_forward_output(case: Case, k: int) -> None:
+    rng = np.random.default_rng(k)
+    net = case.net
+    thetas = nw.flatten(net, case.params) + 0.1 * rng.standard_normal((2, k, net.n_params))
+    outputs = nw.outputs(net, thetas, case.X)
+    m = case.X.shape[1 if net.layout == "columns" else 0]
+    assert outputs.shape == (2, k) + ((net.n_out, m) if net.layout == "columns" else (m, net.n_out))
+    for index in np.ndindex(2, k):
+        expected = nw.forward(net, nw.unflatten(net, thetas[index]), case.X)[f"A{net.depth}"]
+        np.testing.assert_allclose(outputs[index], expected, rtol=8 * EPS, atol=8 * EPS * scale_of(expected))
+
+
 @given(cases())
 def test_backward_from_the_cache_and_the_loss_terms_agree_with_the_rest(case: Case) -> None:
     net = case.net
