@@ -496,6 +496,10 @@ def _run_train(args: argparse.Namespace) -> int:
     params, X, Y, source = _starting_point(args)
     if args.params is None:
         Y = Y[0]  # the notebook's 1-D labels, as a parameter file without data gets them
+    try:  # train runs the 2-2-1 network: a file that holds another one is refused here
+        model.loss(params, X, Y, args.activation)
+    except ValueError as exc:
+        raise UsageError(f"{source}: {exc}") from None
     labels = model.as_labels(Y, model.as_inputs(X).shape[1])
 
     # The diagnostics model a ReLU hidden layer; for the others they would not apply.

@@ -231,6 +231,22 @@ def test_one_training_step_is_one_step_down_the_exact_gradient(params: dict, lr:
         np.testing.assert_array_equal(stepped[name], params[name] - lr * grads["d" + name], err_msg=name)
 
 
+@given(steps=st.integers(1, 60), limit=st.integers(1, 25))
+def test_a_long_run_keeps_every_kth_loss_and_trains_exactly_as_a_short_one(steps: int, limit: int) -> None:
+    # A small MAX_HISTORY stands in for a run of 10**8 steps.
+    X, Y = model.xor_data()
+    start = model.init_params(5)
+    full_params, full = model.train(start, X, Y, steps=steps, learning_rate=0.5, diagnostics=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(model, "MAX_HISTORY", limit)
+        every = model.history_every(steps)
+        params, kept = model.train(start, X, Y, steps=steps, learning_rate=0.5, diagnostics=False)
+    assert len(kept) <= limit and every == -(-steps // limit)
+    assert np.array_equal(kept, full[::every])
+    for name in model.PARAM_SHAPES:
+        assert np.array_equal(params[name], full_params[name]), name
+
+
 def test_core_imports_neither_torch_nor_jax() -> None:
     code = (
         "import sys, gradcheck_xor, gradcheck_xor.model, gradcheck_xor.notebook, gradcheck_xor.network\n"

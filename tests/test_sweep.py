@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -15,7 +16,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradcheck_xor import cli, model, notebook, strategies, sweep
+from gradcheck_xor import network as nw
 
+EPS = float(np.finfo(np.float64).eps)
 FEW_STEPS = 1500  # long enough for the notebook rule to move far from its start
 
 
@@ -512,7 +515,84 @@ def test_sweep_command_without_jax_names_the_extra_to_install(monkeypatch, capsy
     )
 
 
-# --- one run's loss history ----------------------------------------------------------------
+# --- one run you can watch: train_one ------------------------------------------------------
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_notebook_rule_with_relu_follows_notebook_train(seed):
+    params = model.init_params(seed)
+    X, Y = model.xor_data()
+    trained, losses = sweep.train_one(params, X, Y[0], rule="notebook", steps=2000)
+    expected, expected_losses = notebook.train(params, iterations=2000)
+    for name in model.PARAM_SHAPES:
+        np.testing.assert_allclose(trained[name], expected[name], rtol=0, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(losses, expected_losses, rtol=1e-12, atol=0)
+
+
+def test_bce_rule_is_the_corrected_models_training():
+    params = model.init_params(1)
+    X, Y = model.xor_data()
+    trained, losses = sweep.train_one(params, X, Y, rule="bce", activation="sigmoid", steps=500)
+    expected, expected_losses = model.train(params, X, Y, steps=500, activation="sigmoid", diagnostics=False)
+    for name in model.PARAM_SHAPES:
+        assert np.array_equal(trained[name], expected[name]), name
+    assert np.array_equal(losses, expected_losses)
+
+
+def test_train_one_calls_on_step_with_the_loss_before_each_step():
+    seen: list[tuple[int, float]] = []
+    X, Y = model.xor_data()
+    _, losses = sweep.train_one(
+        model.init_params(0), X, Y, steps=5, on_step=lambda i, loss: seen.append((i, loss))
+    )
+    assert [i for i, _ in seen] == [0, 1, 2, 3, 4]
+    assert [loss for _, loss in seen] == losses.tolist()
+    assert losses[0] == pytest.approx(model.loss(model.init_params(0), X, Y), rel=1e-14)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rule": "mse"}, "Unknown rule 'mse': expected one of notebook, bce."),
+        ({"activation": "tanh"}, "Unknown activation 'tanh': expected one of relu, leaky_relu, sigmoid."),
+    ],
+    ids=["unknown-rule", "unknown-activation"],
+)
+def test_train_one_rejects_unknown_names(kwargs, message):
+    X, Y = model.xor_data()
+    with pytest.raises(ValueError) as caught:
+        sweep.train_one(model.init_params(0), X, Y, steps=1, **kwargs)
+    assert str(caught.value) == message
+
+
+@settings(max_examples=30)
+@given(
+    params=strategies.parameters("generic"),
+    activation=st.sampled_from(["relu", "leaky_relu", "sigmoid"]),
+)
+def test_notebook_rule_steps_down_the_gradient_of_half_the_mean_squared_error(params, activation):
+    # The notebook's dZ2 = (A2 - Y) * A2 * (1 - A2), divided by m, is the exact gradient of
+    # (A2 - Y)^2 / 2 averaged over the samples (relu'(0) = 0 in both), for any hidden
+    # activation. Its own sigmoid rounds 1 - A2 near A2 = 1: a few eps per dZ2 element,
+    # carried through W2 and A1.
+    X, Y = model.xor_data()
+    lr = 0.1
+    stepped, _ = sweep.train_one(
+        params, X, Y, rule="notebook", activation=activation, steps=1, learning_rate=lr
+    )
+    half_mse = dataclasses.replace(model.network_for(activation), loss="half-mse")
+    A1 = nw.forward(half_mse, params, X)["A1"]
+    reach = (1.0 + np.max(np.abs(params["W2"]))) * (1.0 + np.max(np.abs(A1)))
+    for key, grad in nw.gradients(half_mse, params, X, Y).items():
+        applied = (params[key[1:]] - stepped[key[1:]]) / lr
+        # the step rounds params - lr * grad: relative to the parameter, an error of eps / lr
+        np.testing.assert_allclose(
+            applied,
+            grad,
+            rtol=1e-12,
+            atol=16 * EPS * (reach + np.max(np.abs(params[key[1:]])) / lr),
+            err_msg=key,
+        )
 
 
 @pytest.mark.parametrize("rule", sweep.RULES)
