@@ -192,7 +192,7 @@ def _to_float64(path: str, key: str, value: Any) -> np.ndarray:
     if problem is not None:
         raise ParamsFileError(path, key, problem, "real numbers")
     try:
-        return np.array(value, dtype=np.float64)
+        return np.array(value, dtype=np.float64, order="C")
     except (ValueError, OverflowError, TypeError) as exc:
         reason = "nested lists of unequal lengths" if "inhomogeneous" in str(exc) else str(exc)
         raise ParamsFileError(path, key, f"is not an array ({reason})", "real numbers") from None
@@ -311,7 +311,7 @@ def _read_torch(path: str, data: bytes, max_bytes: int, kind: _Kind) -> dict[str
 
     from gradcheck_xor._pt_screen import screen_torch_file
 
-    expected = "a state_dict of tensors saved with torch.save, keyed W1, b1, ... or layers.0.weight, ..."
+    expected = "a state_dict of tensors saved with torch.save (keys W1, b1, ... or layers.<i>.weight, .bias)"
     # torch.load builds whatever the pickle describes: the screen admits only a state_dict of
     # dense real tensors of bounded size, before torch is even imported.
     screen_torch_file(data, max_bytes, expected)
@@ -534,7 +534,7 @@ def _given(name: str, values: Mapping[str, Any], kind: _Kind) -> Params:
     unknown = [str(key) for key in values if not kind.known(key)]
     if unknown:
         raise _unknown_key(name, unknown[0], kind, f"a {kind.what}")
-    return {key: np.ascontiguousarray(_to_float64(name, key, np.asarray(v))) for key, v in values.items()}
+    return {key: _to_float64(name, key, np.asarray(v)) for key, v in values.items()}
 
 
 def save_params(params: Mapping[str, Any], path: str | os.PathLike[str]) -> None:

@@ -29,7 +29,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hypothesis_numpy
 
-from gradcheck_xor.params_io import MAX_BYTES, SUFFIXES, ParamsFileError, load_params, save_params
+from gradcheck_xor import network as nw
+from gradcheck_xor.params_io import (
+    MAX_BYTES,
+    SUFFIXES,
+    ParamsFileError,
+    load_data,
+    load_params,
+    save_data,
+    save_params,
+)
 
 LIMIT = 1 << 20  # the max_bytes every test passes unless it says otherwise
 HANG = 5.0  # seconds: far more than any refusal takes, only there to turn a hang into a failure
@@ -79,8 +88,18 @@ def _loads_or_is_refused(path: Path, max_bytes: int = LIMIT) -> None:
     if isinstance(got, ParamsFileError):
         message = str(got)
         assert message.startswith(f"{path}: ") and message.isprintable() and len(message) <= 300, message
-    else:
-        assert set(got) == {"W1", "b1", "W2", "b2", "X", "Y"}
+    else:  # float64 arrays that describe a network, in one layout at least
+        assert all(value.dtype == np.float64 for value in got.values())
+        params = {key: value for key, value in got.items() if key not in ("X", "Y")}
+        assert any(_describes(params, got.get("X"), layout) for layout in nw.LAYOUTS)
+
+
+def _describes(params: dict[str, np.ndarray], X: np.ndarray | None, layout: str) -> bool:
+    try:
+        nw.describe(params, X, layout=layout)
+    except nw.NetworkError:
+        return False
+    return True
 
 
 # --- what the path is: only regular files are opened ---------------------------------------
@@ -203,13 +222,26 @@ def test_an_integer_too_long_for_python_is_refused(tmp_path: Path) -> None:
 def test_nesting_deeper_than_the_parser_goes_is_refused(tmp_path: Path) -> None:
     _refusal(_json(tmp_path, '{"W1": ' + "[" * 990 + "]" * 990 + "}"))
     message = _refusal(_json(tmp_path, '{"W1": ' + "[" * 100_000 + "]" * 100_000 + "}"))
-    assert "holds more than 1000 JSON arrays, objects and strings" in message
+    assert "holds more than 50002 JSON arrays, objects and strings" in message
 
 
 def test_a_document_of_many_small_arrays_is_refused_before_parsing(tmp_path: Path) -> None:
-    # Each "[]," is 3 bytes of JSON and some 64 bytes of Python list.
+    # Each "[]," is 3 bytes of JSON and some 64 bytes of Python list: more than one array per
+    # 4 bytes of text (and more than a thousand) is refused before the parser sees it.
     text = '{"W1": [' + "[]," * 300_000 + "[]]}"
-    assert "holds more than 1000 JSON arrays, objects and strings" in _refusal(_json(tmp_path, text))
+    assert "holds more than 225003 JSON arrays, objects and strings" in _refusal(_json(tmp_path, text))
+    assert _peak_mib(lambda: load_params(_json(tmp_path, text))) < 2
+
+
+def test_a_data_file_of_one_row_per_sample_loads_within_sixteen_times_its_size(tmp_path: Path) -> None:
+    # The rows layout writes a list per sample: 40,000 of them, far more than a parameter
+    # file's few dozen, and each costs Python some 60 bytes for its 8 bytes of text.
+    path = tmp_path / "rows.json"
+    save_data(np.ones((40_000, 2)), np.zeros(40_000), path)
+    size = path.stat().st_size / 2**20
+    X, Y = load_data(path, max_bytes=LIMIT)
+    assert X.shape == (40_000, 2) and Y.shape == (40_000,)
+    assert _peak_mib(lambda: load_data(path, max_bytes=LIMIT)) < 16 * size
 
 
 # --- .npz: the directory and each .npy header are checked before any data ------------------
