@@ -25,10 +25,12 @@ Regimes of :func:`parameters`, each a place where hand-written backward passes g
 * ``saturated``: the output layer scaled so that its largest logit magnitude is drawn from
   [25, 35], where the sigmoid is within 1.4e-11 of 0 or 1.
 
-The hidden layer and unit are drawn. A regime is built against the data ``X`` the
-parameters will meet (for XOR, the notebook's inputs by default); where the network
-cannot be put into it there (no bias to move and every input of the sample zero), the draw
-is rejected and hypothesis draws again.
+The hidden layer (one with a bias, if any has one) and the unit are drawn. A regime is
+built against the data ``X`` the parameters will meet (for XOR, the notebook's inputs by
+default), by moving the unit's bias, or without one its weights; where no weights can do
+it on that data (a sample whose inputs are all zero, inputs of both signs for a dead unit,
+an output layer without a bias that gives 0 everywhere), the draw is rejected and
+hypothesis draws again.
 
 This module imports hypothesis, which is a test dependency; the core never imports it.
 """
