@@ -29,7 +29,7 @@ parameters (:func:`losses`) are carried along.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -77,18 +77,24 @@ __all__ = [
     "as_data",
     "as_inputs",
     "backward",
+    "columns",
     "describe",
     "element_names",
     "flatten",
     "formulas",
     "forward",
     "gradients",
+    "gradients_with",
+    "layers",
+    "logit_losses",
     "loss",
     "loss_and_gradients",
     "loss_terms",
     "losses",
+    "losses_after",
     "losses_and_gradients",
     "outputs",
+    "pre_activations",
     "sigmoid",
     "unflatten",
 ]
@@ -113,10 +119,16 @@ def _run(net: Network, layers: list, X: np.ndarray) -> tuple[list[np.ndarray], l
 
 
 def _backward(
-    net: Network, layers: list, Zs: list, As: list, dZ: np.ndarray, relu_at_zero: float = 0.0
+    net: Network,
+    layers: list,
+    Zs: list,
+    As: list,
+    dZ: np.ndarray,
+    relu_at_zero: float = 0.0,
+    derivative: Callable[..., np.ndarray] | None = None,
 ) -> list[tuple]:
     """(dZ, dW, db) per layer from the output layer's dZ: the backward pass, written once."""
-    back = _losses.HIDDEN_FUNCTIONS[net.hidden][1]
+    back = derivative or _losses.HIDDEN_FUNCTIONS[net.hidden][1]
     if relu_at_zero and net.hidden == "relu":  # another convention at the kink (see gradients)
         back = lambda da, z, a: da * ((z > 0) + relu_at_zero * (z == 0))  # noqa: E731
     grads: list[tuple] = [()] * net.depth
@@ -257,3 +269,78 @@ def formulas(net: Network) -> tuple[str, str]:
     ``-sum(Y * log(A2) + (1 - Y) * log(1 - A2)) / m`` and ``(A2 - Y) / m``."""
     class_axis = 0 if net.layout == "columns" else 1
     return _losses.formulas(net.spec, net.output, f"A{net.depth}", net.n_out, class_axis)
+
+
+# --- one layer's pre-activation changed, and the backward pass with a piece swapped ----------
+# For checks that perturb one parameter at a time (the gradient oracle). Arrays are in the
+# columns orientation: X (n_in, m), Y (n_out, m), Z_l (n_l, m).
+
+
+def layers(net: Network, params: Mapping[str, Any]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+    """Each layer's (W (n_l, n_{l-1}), b (n_l, 1) or None) in the columns orientation, checked."""
+    return checked_layers(net, params)
+
+
+def columns(net: Network, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
+    """``X`` (n_in, m) and ``Y`` (n_out, m), checked, classes made one-hot."""
+    return _columns(net, X, Y)
+
+
+def pre_activations(net: Network, layers: list, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """``(Z_1, ..., Z_L)`` and the activations ``(A_0 = X, ..., A_{L-1})`` that feed them."""
+    return _run(net, layers, X)
+
+
+def logit_losses(net: Network, Z: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """The loss (...,) of output-layer pre-activations Z (..., n_out, m) and labels Y."""
+    return _losses.value(net.spec, net.output, Z, Y)
+
+
+def losses_after(
+    net: Network,
+    layers: list,
+    Zs: list[np.ndarray],
+    Y: np.ndarray,
+    layer: int,
+    rows: np.ndarray,
+    deltas: np.ndarray,
+    hidden: list[np.ndarray] | None = None,
+) -> np.ndarray:
+    """The loss (k,) with ``deltas[k]`` (k, m) added to row ``rows[k]`` of ``Zs[layer]``
+    (0-based), for every k at once: the forward pass from a given layer.
+
+    Only that row changes, so the next layer's pre-activation changes by a rank-one term and
+    the pass goes on from there. The later hidden layers' pre-activations (k, n, m) are
+    appended to ``hidden`` when it is given."""
+    act = _losses.HIDDEN_FUNCTIONS[net.hidden][0]
+    if layer == net.depth - 1:
+        Z = np.repeat(Zs[layer][None], len(rows), axis=0)
+        Z[np.arange(len(rows)), rows] += deltas
+    else:
+        row = Zs[layer][rows]
+        change = act(row + deltas) - act(row)  # (k, m): the one row of A_layer that moves
+        Z = Zs[layer + 1] + layers[layer + 1][0].T[rows][:, :, None] * change[:, None, :]
+        for W, b in layers[layer + 2 :]:
+            if hidden is not None:
+                hidden.append(Z)
+            Z = W @ act(Z) if b is None else W @ act(Z) + b
+    return _losses.value(net.spec, net.output, Z, Y)
+
+
+def gradients_with(
+    net: Network,
+    params: Mapping[str, Any],
+    X: Any,
+    Y: Any,
+    *,
+    dz: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
+    derivative: Callable[[np.ndarray, np.ndarray, np.ndarray], np.ndarray] | None = None,
+) -> Params:
+    """:func:`gradients` with a piece of the backward pass swapped, as a mistaken one has it:
+    ``dz(dZ_L, A_L)`` turns the output layer's exact dZ into the one used, ``derivative(dA,
+    Z, A)`` a hidden layer's dA into its dZ (arrays in the columns orientation)."""
+    layers, Zs, As, Y = _prepared(net, params, X, Y)
+    dZ = _losses.output_dz(net.spec, net.output, Zs[-1], Y)
+    if dz is not None:
+        dZ = dz(dZ, _losses.OUTPUT_FUNCTIONS[net.output](Zs[-1]))
+    return _present(net, _backward(net, layers, Zs, As, dZ, derivative=derivative))
