@@ -22,6 +22,7 @@ import numpy as np
 
 from gradcheck_xor import _losses
 from gradcheck_xor._description import Network, as_data, as_inputs, flat_layers, numbers, turned, unflatten
+from gradcheck_xor.network import pre_activations
 
 EPS = float(np.finfo(np.float64).eps)
 VANISHING_W2 = float(np.sqrt(EPS))  # 1.49e-8; see the diagnostics module's docstring
@@ -31,12 +32,6 @@ SATURATING = {"sigmoid": "0 or 1", "tanh": "-1 or 1"}  # hidden activations and 
 
 Flags = dict[int, np.ndarray]
 Said = tuple[str, str, dict[str, Any]]  # (severity, message, evidence) of one finding
-
-
-def _forward(net: Network, thetas: np.ndarray, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    from gradcheck_xor.network import _run
-
-    return _run(net, flat_layers(net, thetas), X)
 
 
 # --- the forward pass and the data, for S parameter sets ---------------------------------------
@@ -55,7 +50,7 @@ class Analysis:
         self.X = turned(self.given_X) if net.layout == "rows" else self.given_X
         self.labels, self.Y, self.not_classes = _labels(net, self.given_X, Y)
         self.m = self.X.shape[1]
-        self.Zs, self.As = _forward(net, thetas, self.X)
+        self.Zs, self.As = pre_activations(net, self.layers, self.X)
         data_finite = bool(np.isfinite(self.X).all() and np.isfinite(self.labels).all())
         sets = thetas.reshape(thetas.shape[0], -1)
         self.finite = np.isfinite(sets).all(axis=1) & data_finite  # (S,)
@@ -93,7 +88,8 @@ class Analysis:
         gain = np.abs(self.W(net.depth)).swapaxes(-1, -2)[:, None]  # (S, 1, n_{L-1}, n_out)
         signal = {net.depth - 1: gain.max(axis=(1, 3))}
         for layer in reversed(range(1, net.depth - 1)):
-            slope = back(1.0, self.Z(layer + 1), self.As[layer + 1]).swapaxes(-1, -2)[..., None]
+            Z = self.Z(layer + 1)
+            slope = back(np.ones_like(Z), Z, self.As[layer + 1]).swapaxes(-1, -2)[..., None]
             gain = np.abs(self.W(layer + 1)).swapaxes(-1, -2)[:, None] @ (slope * gain)
             signal[layer] = gain.max(axis=(1, 3))
         return dict(sorted(signal.items()))
@@ -132,7 +128,7 @@ def _labels(net: Network, X: np.ndarray, Y: Any) -> tuple[np.ndarray, np.ndarray
     not_classes = np.zeros(m, dtype=bool)
     if net.output == "softmax" and given.shape == (m,):
         not_classes = ~((given >= 0) & (given < net.n_out) & (np.floor(given) == given))
-    _, columns = as_data(net, X, np.where(not_classes, 0.0, given))
+    _, columns = as_data(net, X, np.where(not_classes, 0.0, given) if not_classes.any() else given)
     columns = turned(columns) if net.layout == "rows" else columns.copy()
     columns[:, not_classes] = np.nan
     return given, columns, not_classes
@@ -308,7 +304,7 @@ def _vanishing_report(a: Analysis, layer: int, mask: np.ndarray) -> list[Said]:
             f"{VANISHING_W2:.3g}: through {weights} and the slopes of {slopes} they receive at most "
             f"{np.max(signal):.1e} of the output's error"
         )
-        evidence["signal"] = signal
+        evidence[f"dA{layer}_bound"] = signal  # of |dA_l| / max |dZ_L|, per unit
     evidence["threshold"] = VANISHING_W2
     return [(severity, message + _stuck(a), evidence)]
 
@@ -356,12 +352,16 @@ def _saturation_report(a: Analysis, layer: int, mask: np.ndarray) -> list[Said]:
     if layer < a.net.depth:
         units = indices(mask.any(axis=-1))
         counts = [int(n) for n in mask.sum(axis=-1)[units]]
-        each = _listed([f"unit {j} on {n} of {m} samples" for j, n in zip(units, counts, strict=True)])
+        if len(units) == 1:
+            where, its, it = f"on {counts[0]} of {m} samples", "its", "it"
+        else:
+            each = [f"unit {j} on {n} of {m} samples" for j, n in zip(units, counts, strict=True)]
+            where, its, it = f"({_listed(each)})", "their", "them"
         message = (
             f"{a.net.hidden}({z}) rounds to {SATURATING[a.net.hidden]} for {_units(a, layer, units)} "
-            f"({each}): their slope is below eps there, so those samples send them no gradient."
+            f"{where}: {its} slope is below eps there, so those samples send {it} no gradient."
         )
-        return [("warning", message, {"units": units, "saturated_samples": counts})]
+        return [("warning", message, {"units": units, f"A{layer}_saturated": counts})]
     samples, Y = indices(mask), a.Y
     if a.net.output == "softmax":
         wrong = [i for i in samples if np.isfinite(Y[:, i]).all() and Z[:, i].argmax() != Y[:, i].argmax()]

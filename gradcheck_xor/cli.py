@@ -20,12 +20,15 @@ import os
 import re
 import signal
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from gradcheck_xor import __version__
+
+if TYPE_CHECKING:
+    from gradcheck_xor.network import Network
 
 Params = dict[str, np.ndarray]
 OnStep = Callable[[int, float], None]
@@ -349,6 +352,31 @@ def _run_notebook(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_network_options(p: argparse.ArgumentParser) -> None:
+    """The network's description, for what the parameter file's shapes cannot say."""
+    from gradcheck_xor._losses import HIDDEN, LOSSES, OUTPUTS
+
+    p.add_argument("--hidden", choices=HIDDEN, help="hidden activation (default: relu)")
+    p.add_argument("--output", choices=OUTPUTS, help="output activation (default: sigmoid)")
+    p.add_argument(
+        "--loss", choices=LOSSES, help="loss (default: the output's own: bce, cross-entropy, half-mse)"
+    )
+    p.add_argument(
+        "--layout", choices=("columns", "rows"), help="samples in columns or rows (default: inferred)"
+    )
+
+
+def _describe(args: argparse.Namespace, params: Mapping[str, np.ndarray], X: np.ndarray | None) -> Network:
+    """The network the options and the parameters describe; a description that does not fit
+    is unusable input."""
+    from gradcheck_xor.network import NetworkError, describe
+
+    try:
+        return describe(params, X, hidden=args.hidden, output=args.output, loss=args.loss, layout=args.layout)
+    except NetworkError as exc:
+        raise UsageError(str(exc)) from None
+
+
 # --- diagnose: what will go wrong, read from a parameter file ----------------------------
 
 
@@ -357,12 +385,16 @@ def _add_diagnose(subparsers: argparse._SubParsersAction) -> None:
         "diagnose",
         help="diagnose a parameter file: dead units, vanishing weights, saturation, ...",
         description=(
-            "Read the network's parameters (and optionally its data X, Y) from FILE and report "
-            "what will stop training from them, why it matters and what to do about it. "
+            "Read a fully connected network's parameters (and optionally its data X, Y) from FILE "
+            "and report what will stop training from them, why it matters and what to do about "
+            "it. The widths and depth come from the shapes; the options say what they cannot. "
+            "Without data in FILE or --data, the notebook's XOR data is used. "
             "Exit status: 0 nothing at warning or error, 1 findings, 2 unusable file."
         ),
     )
     p.add_argument("file", metavar="FILE", help=FILE_FORMATS)
+    p.add_argument("--data", metavar="FILE", help="data file holding X and Y, in place of FILE's own")
+    _add_network_options(p)
     _add_json(p)
     p.add_argument(
         "--exit-zero",
@@ -374,8 +406,21 @@ def _add_diagnose(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_diagnose(args: argparse.Namespace) -> int:
     from gradcheck_xor.diagnostics import diagnose, format_report
+    from gradcheck_xor.params_io import ParamsFileError, load_network
 
-    report = diagnose(_load(args.file, args))
+    try:
+        net, params, X, Y = load_network(
+            args.file,
+            data=args.data,
+            hidden=args.hidden,
+            output=args.output,
+            loss=args.loss,
+            layout=args.layout,
+            max_bytes=args.max_file_size,
+        )
+    except ParamsFileError as exc:
+        raise UsageError(str(exc)) from None
+    report = diagnose(params, X, Y, net=net)
     if args.json:
         print(json.dumps({"file": args.file, **report.to_dict()}, allow_nan=False))
     else:

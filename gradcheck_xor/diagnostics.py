@@ -68,7 +68,7 @@ import numpy as np
 from gradcheck_xor import _losses
 from gradcheck_xor._checks import CHECKS, Analysis, Check
 from gradcheck_xor._checks import VANISHING_W2 as VANISHING_W2
-from gradcheck_xor._description import XOR, Network, NetworkError, describe, flatten
+from gradcheck_xor.network import XOR, Network, NetworkError, describe, flatten, logit_losses
 
 __all__ = [
     "CODES",
@@ -353,7 +353,7 @@ def _summary(a: Analysis) -> dict[str, Any]:
     right (the output on its label's side of 0.5; for a softmax, the label's class largest)."""
     net, Z, Y = a.net, a.Z(a.net.depth), a.Y
     A = _losses.OUTPUT_FUNCTIONS[net.output](Z)[0]
-    loss = float(_losses.value(net.spec, net.output, Z, Y)[0])
+    loss = float(logit_losses(net, Z, Y)[0])
     right = A.argmax(axis=0) == Y.argmax(axis=0) if net.output == "softmax" else (A >= 0.5) == (Y >= 0.5)
     one = net.n_out == 1
     return {

@@ -13,8 +13,9 @@ import pytest
 from cli_run import run_command
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_diagnostics_networks import HEALTHY as HEALTHY_DEEP
 
-from gradcheck_xor.params_io import SUFFIXES, save_params
+from gradcheck_xor.params_io import SUFFIXES, save_data, save_params
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 NOTEBOOK_FINAL = str(EXAMPLES / "notebook_final.json")
@@ -120,6 +121,91 @@ def test_exit_zero_still_fails_on_an_unusable_file(
     assert code == 2 and err.startswith("gradcheck-xor diagnose: error: ")
 
 
+# --- any network ------------------------------------------------------------------------------
+
+
+def test_a_three_layer_file_is_diagnosed_layer_by_layer(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "deep.npz"
+    save_params({**HEALTHY_DEEP, "b2": np.array([[-0.25], [-1.0]])}, path)  # unit 1 of layer 2 dead
+    code, out, err = _run(capsys, str(path))
+    lines = out.splitlines()
+    assert code == 1 and err == ""
+    assert lines[1] == "  2-2-2-1 network (relu hidden, sigmoid output, bce loss, columns layout)"
+    assert any(
+        line.startswith("ERROR dead-relu: hidden unit 1 of layer 2 is dead: Z2 <= 0") for line in lines
+    )
+    code, out, _ = _run(capsys, str(path), "--json")
+    assert code == 1 and [f["code"] for f in json.loads(out)["findings"]] == [
+        "dead-relu",
+        "loss-normalization",
+    ]
+
+
+@pytest.mark.parametrize("suffix", [".json", ".safetensors"])
+def test_a_healthy_three_layer_file_exits_zero(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"deep{suffix}"
+    save_params(HEALTHY_DEEP, path)
+    code, out, _ = _run(capsys, str(path), "--json")
+    report = json.loads(out)
+    assert code == 0 and report["ok"] is True and report["summary"]["solved"] is True
+
+
+def test_a_network_of_three_inputs_takes_its_data_from_a_data_file(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(0)
+    params, data = tmp_path / "net.json", tmp_path / "data.npz"
+    save_params(
+        {"W1": rng.standard_normal((4, 3)), "b1": np.full((4, 1), 0.1), "W2": rng.standard_normal((1, 4))},
+        params,
+    )
+    save_data(rng.standard_normal((3, 5)), np.array([0.0, 1.0, 1.0, 0.0, 1.0]), data)
+    code, out, err = _run(capsys, str(params))
+    assert code == 2 and out == "" and "holds no data for the 3-input network" in err
+    assert err.count("\n") == 1
+    code, out, err = _run(capsys, str(params), "--data", str(data), "--json")
+    assert code in (0, 1) and err == ""
+    assert json.loads(out)["summary"]["samples"] == 5
+
+
+def test_the_network_options_say_what_the_shapes_cannot(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    path = tmp_path / "tanh.json"
+    save_params({**HEALTHY_DEEP, "W1": 30 * HEALTHY_DEEP["W1"]}, path)
+    code, out, _ = _run(capsys, str(path), "--hidden", "tanh")
+    assert code == 1
+    assert out.splitlines()[1] == "  2-2-2-1 network (tanh hidden, sigmoid output, bce loss, columns layout)"
+    assert "WARNING sigmoid-saturation: tanh(Z1) rounds to -1 or 1 for hidden units 0, 1 of layer 1" in out
+    code, out, err = _run(capsys, str(path), "--output", "softmax", "--loss", "bce")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith(
+        f"gradcheck-xor diagnose: error: {path}: loss='bce' does not go with output='softmax'"
+    )
+
+
+def test_a_rows_layout_softmax_classifier_is_read_as_such(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    # cs231n's layout: samples in rows, W1 (n_in, n_1), biases (n,), integer classes.
+    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    rows = {"W1": np.array([[1.0, -1.0, 0.5], [-1.0, 1.0, 0.5]]), "b1": np.full(3, 0.1)}
+    path = tmp_path / "classifier.json"
+    save_params(
+        {**rows, "W2": np.eye(3), "b2": np.zeros(3), "X": X, "Y": np.array([0.0, 1.0, 2.0, 1.0])}, path
+    )
+    code, out, _ = _run(capsys, str(path), "--output", "softmax")
+    lines = out.splitlines()
+    assert lines[1] == "  2-3-3 network (relu hidden, softmax output, cross-entropy loss, rows layout)"
+    assert lines[2].startswith("  4 samples, labels of shape (4,); classes ")
+    assert "INFO loss-normalization: labels of shape (4,)" in out and "X.shape[0]" in out
+    assert code == (0 if "ERROR" not in out and "WARNING" not in out else 1)
+
+
 # --- unusable files -----------------------------------------------------------------------------
 
 
@@ -130,7 +216,10 @@ def test_an_unusable_file_gives_one_line_on_stderr_and_exit_2(
     path.write_text(json.dumps({"W1": [1, 2, 3], "b1": [0, 0], "W2": [[1, 1]], "b2": 0}))
     code, out, err = _run(capsys, str(path))
     assert code == 2 and out == ""
-    assert err == f"gradcheck-xor diagnose: error: {path}: key 'W1' has shape (3,); expected shape (2, 2).\n"
+    assert err == (
+        f"gradcheck-xor diagnose: error: {path}: key 'W1' has shape (3,); expected a 2-D array with at "
+        "least one unit.\n"
+    )
 
 
 def test_an_unusable_file_with_json_also_writes_an_error_object(
