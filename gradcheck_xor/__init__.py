@@ -8,7 +8,7 @@ from gradcheck_xor.model import forward, gradients, init_params, loss, train, xo
 from gradcheck_xor.network import Network, describe
 
 if TYPE_CHECKING:
-    from gradcheck_xor.gradcheck import GradcheckReport, check_backward
+    from gradcheck_xor.gradcheck import GradcheckReport, check_backward, check_step
     from gradcheck_xor.quickcheck import PointCheck, check_point
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "PointCheck",
     "check_backward",
     "check_point",
+    "check_step",
     "describe",
     "forward",
     "gradients",
@@ -31,7 +32,7 @@ __version__ = "0.1.0"
 def __getattr__(name: str) -> Any:
     # The oracle is loaded on first use, so `gradcheck-xor diagnose` (which needs only
     # the model and the diagnostics) starts as fast as a bare NumPy import allows.
-    if name in ("GradcheckReport", "check_backward"):
+    if name in ("GradcheckReport", "check_backward", "check_step"):
         from gradcheck_xor import gradcheck
 
         return getattr(gradcheck, name)

@@ -744,32 +744,20 @@ def _run_sweep(args: argparse.Namespace) -> int:
 # --- check: the gradient oracle on a backward pass of yours ---------------------------------
 
 
-class _LossNames:
-    """The oracle's loss names, read from :mod:`gradcheck_xor.gradcheck` only when argparse
-    needs them (to check a --loss value or to print help): building the parser for another
-    command, `diagnose` above all, then never imports the oracle."""
-
-    def __iter__(self) -> Iterator[str]:
-        from gradcheck_xor.gradcheck import LOSSES
-
-        return iter(LOSSES)
-
-    def __contains__(self, name: object) -> bool:
-        return name in list(self)
-
-
 def _add_check(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "check",
         help="check a backward pass against finite differences and say why it is wrong",
         description=(
-            "Check a backward pass written the notebook's way, backward(parameters, A1, A2, X, Y) "
-            "-> {dW1, db1, dW2, db2}, against central finite differences of the loss at several "
-            "parameter points and for labels of shape (m,) and (1, m); print the verdict, why, "
-            "and the per-element table. TARGET is path/to/file.py:function; the whole file is "
-            "run first, as Python runs a script, so check only code you trust. Default: the "
-            "notebook's backword_propagation. Exit status: 0 right, 1 wrong, 2 unusable target "
-            "or options."
+            "Check a backward pass against central finite differences of the loss, element by "
+            "element, at several parameter points and for each layout its labels come in; print "
+            "the verdict, why, and the per-element table. TARGET is path/to/file.py:function; "
+            "the whole file is run first, as Python runs a script, so check only code you trust. "
+            "The function gets its arguments by name (params, X, Y, cache, A1, Z1, W1, m, ...) "
+            "or the notebook's way, backward(parameters, A1, A2, X, Y), and returns a dict keyed "
+            "dW1, db1, ... (or W1, b1, ...) or a sequence in parameter order. Default: the "
+            "notebook's backword_propagation on its 2-2-1 network. Exit status: 0 right, 1 "
+            "wrong, 2 unusable target or options."
         ),
     )
     p.add_argument(
@@ -777,23 +765,14 @@ def _add_check(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_params(
         p,
-        params_help="check at these parameters (and data) instead",
+        params_help="check at these parameters instead, any fully connected network (" + FILE_FORMATS + ")",
         seed_help="seed of the parameter points",
         exclusive=False,
     )
     p.add_argument(
-        "--loss",
-        choices=_LossNames(),
-        metavar="LOSS",  # argparse would otherwise list the choices while building the parser
-        default="bce",
-        help="the loss to differentiate: %(choices)s (default: %(default)s)",
+        "--data", metavar="FILE", help="data file holding X and Y, in place of the parameters' own"
     )
-    p.add_argument(
-        "--activation",
-        choices=("relu", "leaky_relu", "sigmoid"),
-        default="relu",
-        help="the hidden activation of the forward pass (default: relu)",
-    )
+    _add_network_options(p)
     p.add_argument(
         "--fast", action="store_true", help="one random direction per point (the full check if it fails)"
     )
@@ -864,31 +843,43 @@ def _load_function(target: str) -> Callable[..., object]:
     return function
 
 
+_CHECK_ROWS = 200  # the most rows of the per-element table printed; --json has them all
+
+
 def _run_check(args: argparse.Namespace) -> int:
-    from gradcheck_xor.gradcheck import check_backward
+    from gradcheck_xor.gradcheck import UnusableTargetError, check_backward
+    from gradcheck_xor.params_io import ParamsFileError, load_data, load_network
 
-    options: dict[str, object] = {}
-    if args.params is not None:
-        from gradcheck_xor.model import PARAM_SHAPES
-
-        loaded = _load(args.params, args)
-        options = {"params": {k: loaded[k] for k in PARAM_SHAPES}, "X": loaded["X"], "Y": loaded["Y"]}
+    options: dict[str, Any] = {key: getattr(args, key) for key in ("hidden", "output", "loss", "layout")}
+    try:
+        if args.params is not None:
+            net, params, X, Y = load_network(
+                args.params, data=args.data, max_bytes=args.max_file_size, **options
+            )
+            options = {"params": params, "X": X, "Y": Y, **{k: getattr(net, k) for k in options}}
+        elif args.data is not None:
+            options["X"], options["Y"] = load_data(args.data, max_bytes=args.max_file_size)
+    except ParamsFileError as exc:
+        raise UsageError(str(exc)) from None
     with _stdout_to_stderr(args.json):
         if args.target == NOTEBOOK_TARGET:
             from gradcheck_xor.notebook import backword_propagation as backward
         else:
             backward = _load_function(args.target)
-        report = check_backward(
-            backward, forward=args.activation, loss=args.loss, seed=args.seed, fast=args.fast, **options
-        )
+        try:
+            report = check_backward(backward, seed=args.seed, fast=args.fast, **options)
+        except (UnusableTargetError, ValueError) as exc:  # the user's own errors are reported, not raised
+            raise UsageError(f"{args.target}: {exc}") from None
     if args.json:
         print(json.dumps({"target": args.target, **report.to_dict()}, allow_nan=False))
-    else:
-        print(f"gradcheck-xor check: {args.target}")
-        print(report.explain(rows=0))
-        print()
-        print("Per-element table, worst first:")
-        print(report.format_table())
+        return 0 if report.ok else 1
+    print(f"gradcheck-xor check: {args.target}")
+    print(report.explain(rows=0))
+    print()
+    print("Per-element table, worst first:")
+    print(report.format_table(_CHECK_ROWS))
+    if len(report.worst(_CHECK_ROWS + 1, merge_layouts=True)) > _CHECK_ROWS:
+        print(f"... the first {_CHECK_ROWS} rows of {report.passed.size}; --json holds them all")
     return 0 if report.ok else 1
 
 

@@ -128,6 +128,17 @@ def correct_but_mutates_its_inputs(parameters, A1, A2, X, Y):
     return grads
 
 
+def correct_as_a_tuple(parameters, A1, A2, X, Y):
+    """A tuple in parameter order, as cs231n-style code returns it."""
+    grads = correct(parameters, A1, A2, X, Y)
+    return grads["dW1"], grads["db1"], grads["dW2"], grads["db2"]
+
+
+def correct_keyed_by_parameter(parameters, A1, A2, X, Y):
+    """Gradients keyed by the parameter they belong to: {"W1": dW1, ...}."""
+    return {key[1:]: value for key, value in correct(parameters, A1, A2, X, Y).items()}
+
+
 def correct_with_warnings(parameters, A1, A2, X, Y):
     """Emits RuntimeWarnings on the way (log of zero): warnings are not failures."""
     np.log(np.zeros(2))
@@ -319,9 +330,15 @@ def missing_key(parameters, A1, A2, X, Y):
     return grads
 
 
-def returns_a_tuple(parameters, A1, A2, X, Y):
+def returns_a_tuple_in_the_wrong_order(parameters, A1, A2, X, Y):
+    """The output layer first, as a backward pass computes it."""
     grads = correct(parameters, A1, A2, X, Y)
-    return grads["dW1"], grads["db1"], grads["dW2"], grads["db2"]
+    return grads["dW2"], grads["db2"], grads["dW1"], grads["db1"]
+
+
+def returns_nothing(parameters, A1, A2, X, Y):
+    """The return statement forgotten."""
+    correct(parameters, A1, A2, X, Y)
 
 
 def slightly_off(parameters, A1, A2, X, Y):
@@ -350,7 +367,7 @@ BROKEN: dict[str, tuple[Callable[..., Any], str, Check]] = {
     "squared error of the logit": (
         linear_output_mse,
         "matches-other-loss",
-        lambda d: d["loss"] == "logit-half-mse",
+        lambda d: (d["loss"], d["output"]) == ("half-mse", "identity"),
     ),
     "ReLU mask missing": (
         relu_mask_missing,
@@ -419,11 +436,12 @@ BROKEN: dict[str, tuple[Callable[..., Any], str, Check]] = {
     ),
     "raises ZeroDivisionError": (raises_zero_division, "raised", lambda d: d["type"] == "ZeroDivisionError"),
     "missing key": (missing_key, "shape-mismatch", lambda d: d["key"] == "db2" and d["got"] == "missing"),
-    "returns a tuple": (
-        returns_a_tuple,
+    "returns a tuple in the wrong order": (
+        returns_a_tuple_in_the_wrong_order,
         "shape-mismatch",
-        lambda d: d["key"] is None and d["got"] == "tuple",
+        lambda d: d["key"] == "dW1" and d["got"] == (1, 2),
     ),
+    "returns nothing": (returns_nothing, "shape-mismatch", lambda d: d["key"] is None and d["got"] == "NoneType"),
     "slightly off in float64": (slightly_off, "mismatch", lambda d: d["wrong"] == ["dW2"]),
     "float32 and 10% off": (float32_far_off, "mismatch", lambda d: d["wrong"] == ["db2"]),
 }
@@ -439,6 +457,8 @@ CORRECT: dict[str, tuple[Callable[..., Any], str]] = {
     "model.gradients": (correct_model_gradients, "relu'(0) = 0"),
     "float32": (correct_in_float32, "relu'(0) = 0"),
     "scalar db2": (correct_with_scalar_db2, "relu'(0) = 0"),
+    "a tuple in parameter order": (correct_as_a_tuple, "relu'(0) = 0"),
+    "keyed by parameter": (correct_keyed_by_parameter, "relu'(0) = 0"),
     "mutates its inputs": (correct_but_mutates_its_inputs, "relu'(0) = 0"),
     "emits RuntimeWarnings": (correct_with_warnings, "relu'(0) = 0"),
 }

@@ -56,7 +56,7 @@ def test_the_oracle_fixture_passes_a_right_backward_and_fails_a_wrong_one_with_t
     result.stdout.fnmatch_lines(
         [
             "*backword_propagation is not the gradient of the mean binary cross-entropy.*",
-            "*matches-other-loss: The backward is the exact gradient of another loss: ½·MSE*",
+            "*matches-other-loss: The backward is the exact gradient of another loss: half the mean*",
             "*Worst elements:*",
         ]
     )

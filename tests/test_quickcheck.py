@@ -8,11 +8,12 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from gradcheck_xor import gradcheck as gc
-from gradcheck_xor import model, strategies
+from gradcheck_xor import GradcheckReport, check_backward, model, strategies
+from gradcheck_xor import network as nw
 from gradcheck_xor.quickcheck import PointCheck, check_point
 
 X, Y = model.xor_data()
+LAYOUTS = ("(m,)", "(1, m)")
 ALL_BACKWARDS = {**{k: v[0] for k, v in bb.BROKEN.items()}, **{k: v[0] for k, v in bb.CORRECT.items()}}
 
 
@@ -22,14 +23,15 @@ def _logit_scale(params, X) -> float:
     return 1.0 + float(np.abs(params["W2"] @ A1 + params["b2"]).max())
 
 
-def _full(backward, params, labels="(1, m)") -> gc._Measured:
-    return gc._measure(backward, gc._flatten(params)[None], X, Y, (labels,)).full()
+def _full(backward, params, labels="(1, m)", X_=X, Y_=Y) -> GradcheckReport:
+    """The full check at this one point and label layout."""
+    return check_backward(backward, params, X_, Y_, layouts=(labels,))
 
 
 @given(
     st.sampled_from(strategies.REGIMES).flatmap(strategies.parameters),
     st.sampled_from(sorted(ALL_BACKWARDS)),
-    st.sampled_from(gc.LAYOUTS),
+    st.sampled_from(LAYOUTS),
 )
 def test_it_judges_every_element_as_the_full_check_does(params, name, labels):
     backward = ALL_BACKWARDS[name]
@@ -39,10 +41,10 @@ def test_it_judges_every_element_as_the_full_check_does(params, name, labels):
     # The same differences of a forward pass laid out differently: equal to the round-off of
     # h = 1e-6, which grows with the loss terms (eps |L| / h).
     atol = 1e-9 * _logit_scale(params, X)
-    assert np.allclose(quick.numeric, full.expected[0, 0], rtol=1e-7, atol=atol, equal_nan=True)
+    assert np.allclose(quick.numeric, full.numeric[0, 0], rtol=1e-7, atol=atol, equal_nan=True)
     # The backward got the same A1 and A2, but for the last bit of a product summed in another order.
     assert np.allclose(quick.analytic, full.analytic[0, 0], rtol=1e-12, atol=1e-12, equal_nan=True)
-    assert quick.ok == (bool(full.passed.all()) and (full.status is None or full.status[0, 0] == "ok"))
+    assert quick.ok == (bool(full.passed.all()) and bool(full.computed[0, 0]))
 
 
 @given(st.integers(0, 10_000))
@@ -51,12 +53,13 @@ def test_off_the_kinks_its_differences_are_the_textbook_loops(seed):
     Z1 = params["W1"] @ X + params["b1"]
     assume(np.abs(Z1).min() >= 1e-3)  # off the kinks, where the loop's differences hold
     expected = np.empty(9)
-    flat = gc._flatten(params)
+    flat = nw.flatten(nw.XOR, params)
     for i in range(9):
         up, down = flat.copy(), flat.copy()
         up[i] += 1e-6
         down[i] -= 1e-6
-        expected[i] = (model.loss(gc._unflatten(up), X, Y) - model.loss(gc._unflatten(down), X, Y)) / 2e-6
+        L_up, L_down = model.loss(nw.unflatten(nw.XOR, up), X, Y), model.loss(nw.unflatten(nw.XOR, down), X, Y)
+        expected[i] = (L_up - L_down) / 2e-6
     assert np.allclose(check_point(bb.correct, params).numeric, expected, rtol=1e-7, atol=1e-9)
 
 
@@ -71,7 +74,7 @@ def test_the_notebooks_backward_fails_and_the_failing_elements_are_named():
     params = model.init_params(0, bias=0.1)
     check = check_point(bb.notebook_backward, params)
     assert not check.ok
-    assert check.failing and set(check.failing) <= set(gc.ELEMENT_NAMES)
+    assert check.failing and set(check.failing) <= set(nw.element_names(nw.XOR))
     text = str(check)
     assert text.startswith(f"not ok: {len(check.failing)} of 9 elements disagree")
     assert all(name in text for name in check.failing)
@@ -111,19 +114,19 @@ def test_other_data_and_a_changed_data_set_are_used_as_given():
     Y2 = (rng.random((1, 6)) > 0.5).astype(float)
     params = model.init_params(1, bias=0.1)
     check = check_point(bb.correct, params, X2, Y2)
-    full = gc._measure(bb.correct, gc._flatten(params)[None], X2, Y2, ("(1, m)",)).full()
-    assert check.ok and np.allclose(check.numeric, full.expected[0, 0], rtol=1e-9)
+    full = _full(bb.correct, params, X_=X2, Y_=Y2)
+    assert check.ok and np.allclose(check.numeric, full.numeric[0, 0], rtol=1e-9)
     X2[0, 0] += 1.0  # the same arrays, changed: the check must see the new values
-    again = gc._measure(bb.correct, gc._flatten(params)[None], X2, Y2, ("(1, m)",)).full()
-    assert np.allclose(check_point(bb.correct, params, X2, Y2).numeric, again.expected[0, 0], rtol=1e-9)
+    again = _full(bb.correct, params, X_=X2, Y_=Y2)
+    assert np.allclose(check_point(bb.correct, params, X2, Y2).numeric, again.numeric[0, 0], rtol=1e-9)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
-        ({"labels": "(m, 1)"}, "labels: got '(m, 1)'"),
-        ({"params": {"W1": np.zeros((2, 2))}}, "missing key 'b1'"),
-        ({"params": {**model.init_params(0), "W2": np.zeros((2, 1))}}, "got (2, 1), expected (1, 2)"),
+        ({"labels": "(m, 1)"}, "Unknown label layout '(m, 1)': expected ('(m,)', '(1, m)')."),
+        ({"params": {"W1": np.zeros((2, 2)), "B1": np.zeros(2)}}, "unknown key 'B1'"),
+        ({"params": {**model.init_params(0), "W2": np.zeros((1, 3))}}, "W2 has shape (1, 3); expected (1, 2)"),
     ],
 )
 def test_bad_arguments_are_refused_with_a_message_naming_them(kwargs, message):
@@ -150,16 +153,16 @@ def test_parameters_too_large_for_the_quick_path_get_the_full_checks_judgement(v
         quick = check_point(backward, params)  # no warning, no exception
         full = _full(backward, params)
         assert np.array_equal(quick.passed, full.passed[0, 0])
-        assert np.array_equal(quick.numeric, full.expected[0, 0], equal_nan=True)
+        assert np.array_equal(quick.numeric, full.numeric[0, 0], equal_nan=True)
 
 
-@given(st.integers(0, 10_000), st.sampled_from(gc.LAYOUTS))
+@given(st.integers(0, 10_000), st.sampled_from(LAYOUTS))
 def test_labels_other_than_0_and_1_give_the_full_checks_numbers(seed, labels):
     rng = np.random.default_rng(seed)
     soft = rng.uniform(0.0, 1.0, size=(1, 4))
     params = model.init_params(seed, bias=0.3)
-    full = gc._measure(bb.correct, gc._flatten(params)[None], X, soft, (labels,)).full()
+    full = _full(bb.correct, params, labels, Y_=soft)
     quick = check_point(bb.correct, params, X, soft, labels=labels)
     assert np.array_equal(quick.passed, full.passed[0, 0])
-    assert np.allclose(quick.numeric, full.expected[0, 0], rtol=1e-7, atol=1e-9 * _logit_scale(params, X))
+    assert np.allclose(quick.numeric, full.numeric[0, 0], rtol=1e-7, atol=1e-9 * _logit_scale(params, X))
     assert quick.ok == bool(full.passed.all())
