@@ -93,22 +93,18 @@ def xor_data() -> tuple[np.ndarray, np.ndarray]:
 
 def as_inputs(X: Any) -> np.ndarray:
     """Return ``X`` as a float64 (2, m) array, or raise ``ValueError`` naming the shape."""
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or X.shape[0] != 2 or X.shape[1] < 1:
-        raise ValueError(f"Shape mismatch for X: got {X.shape}, expected (2, m) with m >= 1.")
-    return X
+    return nw.as_inputs(nw.XOR, X)
 
 
 def as_labels(Y: Any, m: int) -> np.ndarray:
-    """Return labels given as (m,) or (1, m) as a float64 (1, m) array.
+    """Return labels given as (m,) or (1, m) as a float64 (1, m) array, or raise
+    ``ValueError`` naming the shape.
 
     One decision of the label layout, so a (1, m) array can never be mistaken for m = 1
-    further down (the notebook's ``compute_loss`` defect).
+    further down (the notebook's ``compute_loss`` defect): the network's, for which inputs
+    only say how many samples there are.
     """
-    Y = np.asarray(Y, dtype=np.float64)
-    if Y.shape not in ((m,), (1, m)):
-        raise ValueError(f"Shape mismatch for Y: got {Y.shape}, expected ({m},) or (1, {m}).")
-    return Y.reshape(1, m)
+    return nw.as_data(nw.XOR, np.broadcast_to(0.0, (2, m)), Y)[1]
 
 
 def init_params(seed: int | None = None, *, scale: float = 1.0, bias: float = 0.0) -> Params:

@@ -168,18 +168,22 @@ def test_bad_inputs_parameters_and_activation_are_named() -> None:
     [
         (
             lambda: model.as_inputs(np.zeros((3, 2))),
-            "Shape mismatch for X: got (3, 2), expected (2, m) with m >= 1.",
+            "X has shape (3, 2); expected (2, m) with m >= 1 (columns layout).",
         ),
         (
             lambda: model.as_inputs(np.zeros((2, 0))),
-            "Shape mismatch for X: got (2, 0), expected (2, m) with m >= 1.",
+            "X has shape (2, 0); expected (2, m) with m >= 1 (columns layout).",
         ),
         (
             lambda: model.as_labels(np.zeros((1, 3)), 4),
-            "Shape mismatch for Y: got (1, 3), expected (4,) or (1, 4).",
+            "Y has shape (1, 3); expected (1, 4) or (4,) for 4 samples and 1 output (columns layout).",
+        ),
+        (
+            lambda: model.as_labels([["0", "1"]], 2),
+            "Y is not an array of numbers (a list); expected real numbers.",
         ),
     ],
-    ids=["X-in-rows", "no-samples", "short-labels"],
+    ids=["X-in-rows", "no-samples", "short-labels", "labels-not-numbers"],
 )
 def test_the_boundary_helpers_name_the_shape_they_refuse(call, message: str) -> None:
     with pytest.raises(ValueError) as info:
