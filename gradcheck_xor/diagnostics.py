@@ -68,6 +68,7 @@ import numpy as np
 from gradcheck_xor import _losses
 from gradcheck_xor._checks import CHECKS, Analysis, Check
 from gradcheck_xor._checks import VANISHING_W2 as VANISHING_W2
+from gradcheck_xor._json import jsonable as _jsonable
 from gradcheck_xor.network import XOR, Network, NetworkError, describe, flatten, logit_losses
 
 __all__ = [
@@ -212,31 +213,14 @@ class Report:
         return {s: sum(f.severity == s for f in self.findings) for s in _SEVERITY_ORDER}
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data that ``json.dumps(..., allow_nan=False)`` accepts (non-finite numbers
-        become the strings "nan", "inf", "-inf")."""
+        """Plain data that ``json.dumps(..., allow_nan=False)`` accepts, in the encoding of every
+        ``--json`` output (non-finite numbers become the strings "nan", "inf", "-inf")."""
         return {
             "ok": self.ok,
             "counts": self.counts(),
             "findings": [f.to_dict() for f in self.findings],
             "summary": _jsonable(self.summary),
         }
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.ndarray):
-        return _jsonable(value.tolist())
-    if isinstance(value, (bool, np.bool_)):
-        return bool(value)
-    if isinstance(value, (int, np.integer)):
-        return int(value)
-    if isinstance(value, (float, np.floating)):
-        v = float(value)
-        return v if np.isfinite(v) else str(v)
-    return value
 
 
 # --- running the checks ------------------------------------------------------------------------
