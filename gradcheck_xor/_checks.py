@@ -21,8 +21,8 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from gradcheck_xor import _losses
-from gradcheck_xor._description import Network, as_data, as_inputs, flat_layers, numbers, turned, unflatten
-from gradcheck_xor.network import pre_activations
+from gradcheck_xor._description import Network, as_inputs, flat_layers, numbers, turned, unflatten
+from gradcheck_xor.network import columns, pre_activations
 
 EPS = float(np.finfo(np.float64).eps)
 VANISHING_W2 = float(np.sqrt(EPS))  # 1.49e-8; see the diagnostics module's docstring
@@ -82,17 +82,29 @@ class Analysis:
         activation A_l, over samples and outputs, (S, n_l): the product of the weights above
         it and the slopes of the layers between, in absolute values (a bound no cancellation
         can beat). Next to the output it is |W_L| itself."""
-        net, back = self.net, _losses.HIDDEN_FUNCTIONS[self.net.hidden][1]
+        net = self.net
         if net.depth < 2:
             return {}
-        gain = np.abs(self.W(net.depth)).swapaxes(-1, -2)[:, None]  # (S, 1, n_{L-1}, n_out)
-        signal = {net.depth - 1: gain.max(axis=(1, 3))}
-        for layer in reversed(range(1, net.depth - 1)):
-            Z = self.Z(layer + 1)
-            slope = back(np.ones_like(Z), Z, self.As[layer + 1]).swapaxes(-1, -2)[..., None]
-            gain = np.abs(self.W(layer + 1)).swapaxes(-1, -2)[:, None] @ (slope * gain)
-            signal[layer] = gain.max(axis=(1, 3))
+        top = np.abs(self.W(net.depth)).swapaxes(-1, -2)[:, None]  # (S, 1, n_{L-1}, n_out)
+        signal = {net.depth - 1: top.max(axis=(1, 3))}
+        # Deeper, the slopes differ from sample to sample: (S, samples, n_l, n_out) per step,
+        # in blocks of samples so that memory stays bounded for any data set.
+        block = max(1, 2**20 // (len(self.finite) * max(net.widths) * net.n_out))
+        for start in range(0, self.m, block):
+            gain = top
+            for layer in reversed(range(1, net.depth - 1)):
+                gain = self._gain_below(layer, gain, slice(start, start + block))
+                found = gain.max(axis=(1, 3))
+                signal[layer] = np.maximum(signal[layer], found) if layer in signal else found
         return dict(sorted(signal.items()))
+
+    def _gain_below(self, layer: int, gain: np.ndarray, samples: slice) -> np.ndarray:
+        """Layer ``layer``'s gain from layer ``layer + 1``'s: through the slopes of layer
+        ``layer + 1`` on ``samples`` and the absolute weights of ``W_{layer + 1}``."""
+        back = _losses.HIDDEN_FUNCTIONS[self.net.hidden][1]
+        Z, A = self.Z(layer + 1)[..., samples], self.As[layer + 1][..., samples]
+        slope = back(np.ones_like(Z), Z, A).swapaxes(-1, -2)[..., None]  # (S, samples, n, 1)
+        return np.abs(self.W(layer + 1)).swapaxes(-1, -2)[:, None] @ (slope * gain)
 
     @cached_property
     def vanishing(self) -> Flags:
@@ -128,20 +140,21 @@ def _labels(net: Network, X: np.ndarray, Y: Any) -> tuple[np.ndarray, np.ndarray
     not_classes = np.zeros(m, dtype=bool)
     if net.output == "softmax" and given.shape == (m,):
         not_classes = ~((given >= 0) & (given < net.n_out) & (np.floor(given) == given))
-    _, columns = as_data(net, X, np.where(not_classes, 0.0, given) if not_classes.any() else given)
-    columns = turned(columns) if net.layout == "rows" else columns.copy()
-    columns[:, not_classes] = np.nan
-    return given, columns, not_classes
+    if not not_classes.any():
+        return given, columns(net, X, given)[1], not_classes
+    Y = columns(net, X, np.where(not_classes, 0.0, given))[1].copy()
+    Y[:, not_classes] = np.nan
+    return given, Y, not_classes
 
 
 # --- words and numbers for messages ------------------------------------------------------------
 
 
-def indices(mask: np.ndarray) -> list[int]:
+def _indices(mask: np.ndarray) -> list[int]:
     return [int(i) for i in np.flatnonzero(mask)]
 
 
-def fmt(values: Any, most: int = 8) -> str:
+def _fmt(values: Any, most: int = 8) -> str:
     """Numbers to three significant digits, at most ``most`` of them."""
     flat = np.ravel(np.asarray(values, dtype=np.float64))
     more = ", ..." if flat.size > most else ""
@@ -190,14 +203,13 @@ def _non_finite_report(a: Analysis, layer: int, mask: np.ndarray) -> list[Said]:
 
 def _outside(a: Analysis) -> tuple[list[float], str]:
     """Labels the output cannot take, and the range it can."""
-    finite = a.labels[np.isfinite(a.labels)]
+    finite = np.isfinite(a.labels)  # NaN and Inf are non-finite's
     if a.not_classes.any():
-        return sorted({float(v) for v in a.labels[a.not_classes & np.isfinite(a.labels)]}), (
-            f"the classes 0 to {a.net.n_out - 1}"
-        )
+        classes = f"the classes 0 to {a.net.n_out - 1}"
+        return sorted({float(v) for v in a.labels[a.not_classes & finite]}), classes
     if a.net.output == "identity":
         return [], ""
-    return sorted({float(v) for v in finite if not 0.0 <= v <= 1.0}), "[0, 1]"
+    return sorted({float(v) for v in a.labels[finite] if not 0.0 <= v <= 1.0}), "[0, 1]"
 
 
 def _label_range_flags(a: Analysis) -> Flags:
@@ -206,7 +218,7 @@ def _label_range_flags(a: Analysis) -> Flags:
 
 def _label_range_report(a: Analysis, layer: int, mask: np.ndarray) -> list[Said]:
     outside, allowed = _outside(a)
-    return [("error", f"labels {fmt(outside, 4)} lie outside {allowed}.", {"labels_outside": outside[:16]})]
+    return [("error", f"labels {_fmt(outside, 4)} lie outside {allowed}.", {"labels_outside": outside[:16]})]
 
 
 def _dead_relu_flags(a: Analysis) -> Flags:
@@ -216,8 +228,8 @@ def _dead_relu_flags(a: Analysis) -> Flags:
 
 
 def _dead_relu_report(a: Analysis, layer: int, mask: np.ndarray) -> list[Said]:
-    units, Z, z = indices(mask), a.Z(layer)[0], f"Z{layer}"
-    detail = _listed([f"unit {j}: {z} = {fmt(Z[j])}" for j in units], sep="; ")
+    units, Z, z = _indices(mask), a.Z(layer)[0], f"Z{layer}"
+    detail = _listed([f"unit {j}: {z} = {_fmt(Z[j])}" for j in units], sep="; ")
     fate = (
         "their gradients are exactly zero, so they never recover."
         if len(units) > 1
@@ -253,10 +265,10 @@ def _symmetric_report(a: Analysis, layer: int, mask: np.ndarray) -> list[Said]:
     for j in sorted({int(j) for j in np.nonzero(mask)[0]}):
         if j in seen:
             continue
-        group = [j, *indices(mask[j])]
+        group = [j, *_indices(mask[j])]
         seen.update(group)
         incoming, outgoing = a.W(layer)[0, j], a.W(layer + 1)[0, :, j]
-        parts = [f"{w} {'rows' if cols else 'columns'} {fmt(incoming)}"]
+        parts = [f"{w} {'rows' if cols else 'columns'} {_fmt(incoming)}"]
         evidence: dict[str, Any] = {"units": group, f"{w}_{'row' if cols else 'column'}": incoming}
         if b is not None:
             parts.append(f"{b} {bias[0, j, 0]:.3g}")
@@ -265,7 +277,7 @@ def _symmetric_report(a: Analysis, layer: int, mask: np.ndarray) -> list[Said]:
             parts.append(f"{w_next} {outgoing[0]:.3g}")
             evidence[w_next] = outgoing[0]
         else:
-            parts.append(f"{w_next} {'columns' if cols else 'rows'} {fmt(outgoing)}")
+            parts.append(f"{w_next} {'columns' if cols else 'rows'} {_fmt(outgoing)}")
             evidence[f"{w_next}_{'column' if cols else 'row'}"] = outgoing
         names = ", ".join(map(str, group[:-1])) + f" and {group[-1]}"
         where = f" of layer {layer}" if a.net.depth > 2 else ""
@@ -282,7 +294,7 @@ def _vanishing_flags(a: Analysis) -> Flags:
 
 
 def _vanishing_report(a: Analysis, layer: int, mask: np.ndarray) -> list[Said]:
-    units, net = indices(mask), a.net
+    units, net = _indices(mask), a.net
     severity = "error" if a.stuck[0] else "warning"
     evidence: dict[str, Any] = {"units": units}
     if layer == net.depth - 1:  # the output layer's own weights
@@ -290,7 +302,7 @@ def _vanishing_report(a: Analysis, layer: int, mask: np.ndarray) -> list[Said]:
         W = a.params[w][0]
         about = np.max(np.abs(a.W(net.depth)[0][:, units]))
         message = (
-            f"|{w}| of {_units(a, layer, units)} below sqrt(eps) = {VANISHING_W2:.3g} ({w} = {fmt(W)}): "
+            f"|{w}| of {_units(a, layer, units)} below sqrt(eps) = {VANISHING_W2:.3g} ({w} = {_fmt(W)}): "
             f"{_the_layer(a, layer)} receives about {about:.1e} of the output's error"
         )
         evidence[w] = W.ravel() if net.n_out == 1 else W
@@ -301,7 +313,8 @@ def _vanishing_report(a: Analysis, layer: int, mask: np.ndarray) -> list[Said]:
         signal = a.signal[layer][0][units]
         message = (
             f"the error signal reaching {_units(a, layer, units)} is below sqrt(eps) = "
-            f"{VANISHING_W2:.3g}: through {weights} and the slopes of {slopes} they receive at most "
+            f"{VANISHING_W2:.3g}: through {weights} and the slopes of {slopes} "
+            f"{'they receive' if len(units) > 1 else 'it receives'} at most "
             f"{np.max(signal):.1e} of the output's error"
         )
         evidence[f"dA{layer}_bound"] = signal  # of |dA_l| / max |dZ_L|, per unit
@@ -350,7 +363,7 @@ def _saturation_flags(a: Analysis) -> Flags:
 def _saturation_report(a: Analysis, layer: int, mask: np.ndarray) -> list[Said]:
     z, Z, m = f"Z{layer}", a.Z(layer)[0], a.m
     if layer < a.net.depth:
-        units = indices(mask.any(axis=-1))
+        units = _indices(mask.any(axis=-1))
         counts = [int(n) for n in mask.sum(axis=-1)[units]]
         if len(units) == 1:
             where, its, it = f"on {counts[0]} of {m} samples", "its", "it"
@@ -362,7 +375,7 @@ def _saturation_report(a: Analysis, layer: int, mask: np.ndarray) -> list[Said]:
             f"{where}: {its} slope is below eps there, so those samples send {it} no gradient."
         )
         return [("warning", message, {"units": units, f"A{layer}_saturated": counts})]
-    samples, Y = indices(mask), a.Y
+    samples, Y = _indices(mask), a.Y
     if a.net.output == "softmax":
         wrong = [i for i in samples if np.isfinite(Y[:, i]).all() and Z[:, i].argmax() != Y[:, i].argmax()]
         limit = "one-hot"
@@ -373,7 +386,7 @@ def _saturation_report(a: Analysis, layer: int, mask: np.ndarray) -> list[Said]:
     many = "s" if len(samples) > 1 else ""
     message = (
         f"{a.net.output}({z}) rounds to {limit} on sample{many} "
-        f"{_listed([_sample(a, i) for i in samples])} ({z} = {fmt(values)})"
+        f"{_listed([_sample(a, i) for i in samples])} ({z} = {_fmt(values)})"
         + (f"; {len(wrong)} of them confidently wrong." if wrong else ".")
     )
     return [("warning", message, {"samples": samples, z: values, "confidently_wrong": wrong})]

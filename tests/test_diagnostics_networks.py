@@ -353,3 +353,19 @@ def test_the_vanishing_threshold_is_the_same_for_the_output_and_deeper_layers() 
     at = 0.9 * VANISHING_W2
     assert "vanishing-w2" in [f.code for f in _run(_with(W3=[[at, -at]])).findings]
     assert "vanishing-w2" not in [f.code for f in _run(_with(W3=[[1.2 * VANISHING_W2, -8.0]])).findings]
+
+
+def test_the_error_signal_over_many_samples_is_the_largest_over_their_parts() -> None:
+    # 200,000 samples: the bound is taken over blocks of samples, each its own pass.
+    rng = np.random.default_rng(7)
+    net = nw.Network.from_widths((2, 12, 12, 1))
+    params = {key: rng.standard_normal(shape) for key, shape in net.param_shapes.items()}
+    params["W2"] *= 1e-9  # layer 1 hears the output through W2: far below sqrt(eps)
+    X, Y = rng.standard_normal((2, 200_000)), rng.integers(0, 2, 200_000).astype(float)
+
+    def bound(part: slice) -> np.ndarray:
+        (finding,) = [f for f in _found(diagnose(params, X[:, part], Y[part], net=net), "vanishing-w2")]
+        return np.asarray(finding.evidence["dA1_bound"])
+
+    parts = [bound(slice(start, start + 50_000)) for start in range(0, 200_000, 50_000)]
+    np.testing.assert_array_equal(bound(slice(None)), np.max(parts, axis=0))
