@@ -429,19 +429,29 @@ def _run_diagnose(args: argparse.Namespace) -> int:
 
 
 def _starting_point(args: argparse.Namespace) -> tuple[Params, np.ndarray, np.ndarray, str]:
-    """``(params, X, Y, source)`` from ``--params FILE`` (its data too), or else from the
-    notebook's initialiser at ``--seed`` on the XOR data (labels (1, m)).
+    """``(params, X, Y, source)`` from ``--params FILE`` through
+    :func:`gradcheck_xor.params_io.load_network` (with ``--data FILE`` and the network options
+    where the command has them), or else from the notebook's initialiser at ``--seed`` on the
+    XOR data (labels (1, m)) or ``--data FILE``'s. In the columns layout biases come as (n, 1)
+    columns, the notebook's shape, whatever shape the file keeps them in.
 
     An unusable file is a :class:`UsageError` naming the file, the key and the expectation.
     """
     from gradcheck_xor import model
+    from gradcheck_xor.params_io import ParamsFileError, load_data, load_network
 
-    if args.params is None:
-        X, Y = model.xor_data()
-        return model.init_params(args.seed), X, Y, f"seed {args.seed} (the notebook's initialiser)"
-    loaded = _load(args.params, args)
-    params = {name: loaded[name] for name in model.PARAM_SHAPES}
-    return params, loaded["X"], loaded["Y"], args.params
+    data = getattr(args, "data", None)
+    try:
+        if args.params is None:
+            X, Y = model.xor_data() if data is None else load_data(data, max_bytes=args.max_file_size)
+            return model.init_params(args.seed), X, Y, f"seed {args.seed} (the notebook's initialiser)"
+        options = {key: getattr(args, key, None) for key in ("hidden", "output", "loss", "layout")}
+        net, params, X, Y = load_network(args.params, data=data, max_bytes=args.max_file_size, **options)
+    except ParamsFileError as exc:
+        raise UsageError(str(exc)) from None
+    if net.layout == "columns":
+        params = {key: value.reshape(-1, 1) if key[0] == "b" else value for key, value in params.items()}
+    return params, X, Y, args.params
 
 
 # --- compare: NumPy, PyTorch and JAX from the same weights ------------------------------
@@ -453,13 +463,21 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
         help="run NumPy, PyTorch and JAX from the same weights and show where they disagree",
         description=(
             "Evaluate the network in NumPy, PyTorch and JAX from the same initial weights and "
-            "print the largest disagreement per stage: forward pass, loss, each gradient (for "
-            "the corrected BCE rule and the notebook's rule) and the training trajectory. "
-            "Exit status: 0 all agree (or differ only at a ReLU kink, explained), 1 unexplained "
-            "differences, 2 unusable input or a framework not installed."
+            "print the largest disagreement per stage: forward pass, loss, each gradient (under "
+            "the network's own loss, and for the notebook's sigmoid and BCE network also the "
+            "notebook's rule) and the training trajectory. Any fully connected network: its "
+            "widths come from the parameter file, the rest from the options. Exit status: 0 all "
+            "agree (or differ only at a ReLU kink or by rounding a chaotic trajectory grows, "
+            "explained), 1 unexplained differences, 2 unusable input or a framework not installed."
         ),
     )
     _add_params(p, params_help=FILE_FORMATS, seed_help="seed for the notebook's initialiser", exclusive=True)
+    p.add_argument(
+        "--data",
+        metavar="FILE",
+        help="the data X, Y from this file (same formats) instead of the parameter file's or XOR's",
+    )
+    _add_network_options(p)
     _add_steps(p, 1000, MAX_COMPARE_STEPS, "gradient steps per trajectory")
     _add_lr(p)
     p.add_argument(
@@ -473,15 +491,22 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
 
 def _run_compare(args: argparse.Namespace) -> int:
     from gradcheck_xor import crossval
+    from gradcheck_xor.network import NetworkError, as_data
     from reference_impls import MissingFrameworkError
 
     params, X, Y, source = _starting_point(args)
+    net = _describe(args, params, X)
+    try:
+        as_data(net, X, Y)  # a file's data is checked as it loads; --data beside --seed is here
+    except NetworkError as exc:
+        raise UsageError(f"{args.data}: {exc}") from None
     show = _show_progress(args)
     try:
         comparison = crossval.compare(
             params,
             X,
             Y,
+            net=net,
             steps=args.steps,
             lr=args.lr,
             relu=args.relu,
@@ -567,9 +592,7 @@ def _run_train(args: argparse.Namespace) -> int:
     rule = {"rule": args.rule, "activation": args.activation, "learning_rate": args.lr}
     on_step, close = _progress(args.steps, "train", _show_progress(args))
     try:
-        trained, losses = _train_in_chunks(
-            lambda p, n, f: sweep.train_one(p, X, Y, steps=n, on_step=f, **rule), params, args.steps, on_step
-        )
+        trained, losses = sweep.train_one(params, X, Y, steps=args.steps, on_step=on_step, **rule)
     finally:
         close()
     every = model.history_every(args.steps)
@@ -697,13 +720,10 @@ def _run_sweep(args: argparse.Namespace) -> int:
             f"expected seeds in [0, {MAX_SEED}] (NumPy's legacy seeding)."
         )
     _check_plot_path(args.plot)
-    if args.backend == "jax":
-        try:
-            sweep.jax_workers()
-        except ImportError:
-            raise UsageError(
-                "the jax backend needs JAX, which is not installed: pip install 'gradcheck-xor[jax]'"
-            ) from None
+    if args.backend == "jax" and not sweep.jax_available():
+        raise UsageError(
+            "the jax backend needs JAX, which is not installed: pip install 'gradcheck-xor[jax]'"
+        )
 
     total = args.seeds * args.steps
     bar = None

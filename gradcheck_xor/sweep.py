@@ -125,14 +125,6 @@ def jax_available() -> bool:
     return importlib.util.find_spec("jax") is not None
 
 
-def jax_workers() -> int:
-    """How many cores a JAX sweep trains on, or ImportError when JAX is not installed (the
-    older form of :func:`jax_available`, for callers that still use it)."""
-    if not jax_available():
-        raise ImportError("No module named 'jax'")
-    return layout.cores()
-
-
 def train_batch(
     params: BatchParams,
     *,
