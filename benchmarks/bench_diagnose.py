@@ -11,8 +11,9 @@ touched) and the first, warm-up run fills that cache; the target applies to it.
 package's own modules are compiled from source on every run while NumPy's come from the
 bytecode written when it was installed. It is printed for information.
 
-Also prints what the command imports (``-X importtime``) and how fast
-:func:`gradcheck_xor.diagnostics.init_codes` labels a million parameter sets.
+Also prints what the command imports (``-X importtime``), how fast
+:func:`gradcheck_xor.diagnostics.init_codes` labels a million parameter sets, and how long
+:func:`gradcheck_xor.diagnostics.diagnose` takes on deeper networks and larger data sets.
 
     python benchmarks/bench_diagnose.py [--rounds 21] [--file examples/notebook_final.json]
 
@@ -136,6 +137,21 @@ def main(argv: list[str] | None = None) -> int:
     stack = {k: np.stack([p[k] for p in seeds]) for k in model.PARAM_SHAPES}
     dead = init_codes(stack["W1"], stack["b1"], stack["W2"], stack["b2"], X, Y.ravel())["dead-relu"]
     print(f"  the notebook's initialiser, seeds 0-999: {int(dead.sum())} dead-unit draws ({dead.mean():.1%})")
+
+    from gradcheck_xor.diagnostics import diagnose
+    from gradcheck_xor.network import Network
+
+    print()
+    for widths, m in (((2, 2, 1), 4), ((2, 12, 12, 12, 1), 1_000), ((10, 12, 12, 12, 3), 100_000)):
+        net = Network.from_widths(widths)
+        params = {key: rng.standard_normal(shape) for key, shape in net.param_shapes.items()}
+        X, labels = rng.standard_normal((widths[0], m)), rng.integers(0, 2, (widths[-1], m)) * 1.0
+        runs = max(1, 200_000 // (m * sum(widths)))
+        start = time.perf_counter()
+        for _ in range(runs):
+            diagnose(params, X, labels, net=net)
+        elapsed = (time.perf_counter() - start) / runs
+        print(f"diagnose, {net.widths} network on {m:,} samples: {elapsed * 1e3:.2f}ms")
     return 0 if worst <= TARGET and not heavy else 1
 
 

@@ -161,8 +161,10 @@ def _fmt(values: Any, most: int = 8) -> str:
     return "[" + ", ".join(f"{v:.3g}" for v in flat[:most]) + more + "]"
 
 
-def _listed(items: list[str], most: int = 6, sep: str = ", ") -> str:
-    more = f" and {len(items) - most} more" if len(items) > most else ""
+def _listed(items: list[str], most: int = 6, sep: str = ", ", total: int | None = None) -> str:
+    """The first ``most`` items, and how many more of ``total`` (default: all the items)."""
+    total = len(items) if total is None else total
+    more = f" and {total - most} more" if total > most else ""
     return sep.join(items[:most]) + more
 
 
@@ -205,11 +207,10 @@ def _outside(a: Analysis) -> tuple[list[float], str]:
     """Labels the output cannot take, and the range it can."""
     finite = np.isfinite(a.labels)  # NaN and Inf are non-finite's
     if a.not_classes.any():
-        classes = f"the classes 0 to {a.net.n_out - 1}"
-        return sorted({float(v) for v in a.labels[a.not_classes & finite]}), classes
+        return np.unique(a.labels[a.not_classes & finite]).tolist(), f"the classes 0 to {a.net.n_out - 1}"
     if a.net.output == "identity":
         return [], ""
-    return sorted({float(v) for v in a.labels[finite] if not 0.0 <= v <= 1.0}), "[0, 1]"
+    return np.unique(a.labels[finite & ((a.labels < 0.0) | (a.labels > 1.0))]).tolist(), "[0, 1]"
 
 
 def _label_range_flags(a: Analysis) -> Flags:
@@ -377,16 +378,17 @@ def _saturation_report(a: Analysis, layer: int, mask: np.ndarray) -> list[Said]:
         return [("warning", message, {"units": units, f"A{layer}_saturated": counts})]
     samples, Y = _indices(mask), a.Y
     if a.net.output == "softmax":
-        wrong = [i for i in samples if np.isfinite(Y[:, i]).all() and Z[:, i].argmax() != Y[:, i].argmax()]
+        wrong = np.isfinite(Y).all(axis=0) & (Z.argmax(axis=0) != Y.argmax(axis=0))
         limit = "one-hot"
     else:
-        wrong = [i for i in samples if np.any((Z[:, i] > 0) != (Y[:, i] >= 0.5))]
+        wrong = np.any((Z > 0) != (Y >= 0.5), axis=0)
         limit = "0 or 1"
+    wrong = _indices(wrong & mask)
     values = Z[0, samples] if a.net.n_out == 1 else Z[:, samples].T
     many = "s" if len(samples) > 1 else ""
     message = (
         f"{a.net.output}({z}) rounds to {limit} on sample{many} "
-        f"{_listed([_sample(a, i) for i in samples])} ({z} = {_fmt(values)})"
+        f"{_listed([_sample(a, i) for i in samples[:6]], total=len(samples))} ({z} = {_fmt(values)})"
         + (f"; {len(wrong)} of them confidently wrong." if wrong else ".")
     )
     return [("warning", message, {"samples": samples, z: values, "confidently_wrong": wrong})]
@@ -436,7 +438,8 @@ def _kink_flags(a: Analysis) -> Flags:
 def _kink_report(a: Analysis, layer: int, mask: np.ndarray) -> list[Said]:
     units, samples = np.nonzero(mask)
     z = f"Z{layer}"
-    at = _listed([f"unit {j} on sample {_sample(a, i)}" for j, i in zip(units, samples, strict=True)])
+    pairs = zip(units[:6], samples[:6], strict=True)
+    at = _listed([f"unit {j} on sample {_sample(a, i)}" for j, i in pairs], total=len(units))
     relu = "ReLU" if a.net.hidden == "relu" else "leaky ReLU"
     message = f"{z} = 0 (within rounding) for {at}: the {relu} has no derivative there."
     evidence = {"units": units.tolist(), "samples": samples.tolist(), z: a.Z(layer)[0][units, samples]}

@@ -369,3 +369,5 @@ def test_the_error_signal_over_many_samples_is_the_largest_over_their_parts() ->
 
     parts = [bound(slice(start, start + 50_000)) for start in range(0, 200_000, 50_000)]
     np.testing.assert_array_equal(bound(slice(None)), np.max(parts, axis=0))
+    # However many units and samples a finding is about, its message lists a few.
+    assert all(len(f.message) < 1000 for f in diagnose(params, X, Y, net=net).findings)
