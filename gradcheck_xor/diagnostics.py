@@ -68,6 +68,7 @@ import numpy as np
 from gradcheck_xor import _losses
 from gradcheck_xor._checks import CHECKS, Analysis, Check
 from gradcheck_xor._checks import VANISHING_W2 as VANISHING_W2
+from gradcheck_xor._codes import ANY_NETWORK, CODES
 from gradcheck_xor._json import jsonable as _jsonable
 from gradcheck_xor.network import XOR, Network, NetworkError, describe, flatten, logit_losses
 
@@ -86,76 +87,6 @@ __all__ = [
 Severity = Literal["error", "warning", "info"]
 _SEVERITY_ORDER: dict[str, int] = {"error": 0, "warning": 1, "info": 2}
 
-# code -> (why it matters, what to do about it). The order is the order of reports.
-CODES: dict[str, tuple[str, str]] = {
-    "non-finite": (
-        "NaN or Inf propagates through every forward and backward pass: the loss and every "
-        "gradient become NaN, and training cannot recover.",
-        "Start from finite parameters and data. If training produced them, lower the learning "
-        "rate and compute the loss from the logit (softplus(Z2) - Y*Z2) so it cannot overflow.",
-    ),
-    "label-range": (
-        "Binary cross-entropy is defined for labels in [0, 1]; outside that range the loss is "
-        "unbounded below and gradient descent drives the logits to infinity.",
-        "Use 0/1 labels (or probabilities in [0, 1]).",
-    ),
-    "dead-relu": (
-        "relu'(Z1) is 0 on every sample, so under full-batch gradient descent the unit's "
-        "dZ1, and with it its row of dW1 and its db1, are exactly zero on every step: it never "
-        "changes and never comes back. With two hidden units the one left draws a single "
-        "straight decision boundary, and XOR needs two: training cannot solve XOR.",
-        "Draw another initialisation (another seed), start b1 slightly positive (e.g. 0.1) so "
-        "every unit is active somewhere, or use leaky ReLU.",
-    ),
-    "symmetric-units": (
-        "Identical units compute the same value and receive the same gradient, so every step "
-        "keeps them identical: the network has one hidden unit in effect, and one unit cannot "
-        "represent XOR.",
-        "Break the symmetry: initialise W1 and W2 randomly, never with zeros or equal values.",
-    ),
-    "vanishing-w2": (
-        "The hidden layer's error signal is the output's multiplied by W2 "
-        "(dZ1 = W2.T @ dZ2 * relu'(Z1)). Below sqrt(eps) = 1.5e-8 that fraction has lost half "
-        "of float64's digits: the hidden layer gets (almost) no gradient and the output "
-        "ignores it. Together with a linear hidden layer this is a stationary point: XOR's "
-        "best linear fit is 0.5 everywhere, so gradient descent keeps W2 at zero.",
-        "Re-initialise W2 at scale ~1 (randn). If training drove W2 there, the hidden layer "
-        "was linear on the data or the backward pass is not the loss's gradient (the "
-        "notebook's MSE-style dZ2): fix that and train again from a fresh draw.",
-    ),
-    "linear-hidden-layer": (
-        "Every ReLU is in its linear regime on every sample, so on this data the network "
-        "computes sigmoid(affine(X)): one straight decision boundary, which cannot separate "
-        "XOR. Gradient descent then pulls it toward the best linear fit (0.5 everywhere for "
-        "XOR), shrinking W2.",
-        "Start from a draw where each hidden unit is inactive on some sample, and train with "
-        "the exact binary cross-entropy gradient dZ2 = A2 - Y.",
-    ),
-    "sigmoid-saturation": (
-        "sigmoid(Z2) rounds to exactly 1.0 in float64 once |Z2| > 36.7: the notebook's "
-        "log(A2) or log(1 - A2) becomes -inf, and its MSE-style backward multiplies by "
-        "A2 * (1 - A2), which is 0 (or below 1e-16) there, so a confidently wrong sample gets "
-        "no gradient. Finite-difference checks see a flat loss.",
-        "Compute the loss from the logit (softplus(Z2) - Y*Z2) with dZ2 = A2 - Y, and scale the "
-        "weights down (or lower the learning rate) if training made the logits this large.",
-    ),
-    "loss-normalization": (
-        "The notebook's compute_loss divides by m = Y.shape[0], its backward by X.shape[1]. "
-        "With labels of shape (1, m) the reported loss is m times the loss whose gradient is "
-        "applied; with 1-D labels the two agree only because of how Y happens to be shaped.",
-        "Take the number of samples from one place (m = X.shape[1]) in both the loss and the "
-        "backward, and normalise the labels to one layout at the boundary.",
-    ),
-    "relu-kink": (
-        "ReLU has no derivative at 0. The backward uses relu'(0) = 0, a one-sided choice, "
-        "while a central finite difference straddles the kink and measures about half the "
-        "slope, so a gradient check disagrees there with no bug present. The notebook's "
-        "b1 = 0 puts the (0, 0) sample on the kink for every draw.",
-        "For gradient checks, evaluate at parameters off the kink (e.g. b1 = 0.01); for "
-        "training, a small positive b1 avoids it.",
-    ),
-}
-
 
 class DiagnosticWarning(UserWarning):
     """Emitted by ``model.train`` for each warning- or error-level finding before it trains."""
@@ -164,20 +95,26 @@ class DiagnosticWarning(UserWarning):
 @dataclass(frozen=True)
 class Finding:
     """One thing the diagnostics found: a stable ``code``, how bad it is, a one-line
-    ``message`` and the numbers behind it in ``evidence``."""
+    ``message``, the numbers behind it in ``evidence``, and whether it is about the notebook's
+    2-2-1 network (``notebook``), whose ``why`` and ``fix`` speak of XOR's two hidden units."""
 
     code: str
     severity: Severity
     message: str
     evidence: dict[str, Any] = field(default_factory=dict)
+    notebook: bool = True
 
     @property
     def why(self) -> str:
-        return CODES[self.code][0]
+        return self._meaning[0]
 
     @property
     def fix(self) -> str:
-        return CODES[self.code][1]
+        return self._meaning[1]
+
+    @property
+    def _meaning(self) -> tuple[str, str]:
+        return CODES[self.code] if self.notebook else ANY_NETWORK.get(self.code, CODES[self.code])
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -319,8 +256,9 @@ def diagnose(
     X, Y = _data(net, X, Y)
     with np.errstate(all="ignore"):  # NaN and Inf are findings here, not warnings
         a = Analysis(net, flatten(net, params)[None], X, Y, notebook_loss=notebook_loss)
+        notebook = str(net) == str(XOR)
         findings = [
-            Finding(check.code, severity, message, evidence)  # type: ignore[arg-type]
+            Finding(check.code, severity, message, evidence, notebook)  # type: ignore[arg-type]
             for check in CHECKS
             if a.finite[0] or not check.needs_finite
             for layer, flags in check.flags(a).items()

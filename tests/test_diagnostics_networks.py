@@ -170,6 +170,13 @@ def test_the_rows_layout_gets_the_same_findings(build: Callable[[], Case]) -> No
         ]
 
 
+def test_a_deeper_networks_findings_say_why_in_terms_of_layers_not_of_xors_two_units() -> None:
+    for _, build, *_ in CASES:
+        for f in _run(build()).findings:
+            assert "XOR" not in f.why + f.fix and "W2" not in f.why + f.fix, (f.code, f.why, f.fix)
+            assert f.to_dict()["why"] == f.why
+
+
 def test_a_healthy_deeper_network_solves_xor_and_reports_nothing() -> None:
     report = _run(_with(), notebook_loss=False)
     assert report.findings == [] and report.ok
