@@ -348,6 +348,7 @@ class Differences:
     left: np.ndarray  # (k,) second-order one-sided, NaN where no kink is near
     right: np.ndarray
     kinks: Kinks
+    roundoff: np.ndarray  # (k,) a bound on the rounding error of the difference each is judged by
 
 
 def _assemble(
@@ -362,7 +363,11 @@ def _assemble(
         Lm1, Lp1 = Lh[0, near], Lh[1, near]
         left[near] = (3 * L0 - 4 * Lm1 + L2[0]) * half
         right[near] = (-3 * L0 + 4 * Lp1 - L2[1]) * half
-    return Differences(central, left, right, kinked)
+    # Each loss is rounded to about eps |L|: a central difference carries 2 such errors / 2h,
+    # a one-sided one 3 + 4 + 1 of them; doubled, for the sums behind each loss. Next to the
+    # tolerances this matters only where the loss is large and the gradient element small.
+    roundoff = np.where(kinked.method == CENTRAL, 2.0, 8.0) * (_EPS * abs(L0) / step)
+    return Differences(central, left, right, kinked, roundoff)
 
 
 def _network_losses(trace: Trace) -> Callable[[np.ndarray], np.ndarray]:

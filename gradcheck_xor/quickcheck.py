@@ -285,7 +285,7 @@ def check_point(
     if labels is None:
         net = nw.describe(params, X, hidden=hidden, output=output, loss=loss, layout=layout)
         data = xor_data(net) if X is None and Y is None else (X, Y)
-        labels = list(label_layouts(net, nw.as_data(net, *data)[1]))[-1]
+        labels = list(label_layouts(net, data[1]))[-1]
     report = check_backward(backward, params, X, Y, layouts=(labels,), **options)  # type: ignore[arg-type]
     computed = bool(report.computed[0, 0])
     problem = None if computed else {k: v for k, v in report.details.items() if k not in ("point", "labels")}

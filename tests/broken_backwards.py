@@ -441,7 +441,11 @@ BROKEN: dict[str, tuple[Callable[..., Any], str, Check]] = {
         "shape-mismatch",
         lambda d: d["key"] == "dW1" and d["got"] == (1, 2),
     ),
-    "returns nothing": (returns_nothing, "shape-mismatch", lambda d: d["key"] is None and d["got"] == "NoneType"),
+    "returns nothing": (
+        returns_nothing,
+        "shape-mismatch",
+        lambda d: d["key"] is None and d["got"] == "NoneType",
+    ),
     "slightly off in float64": (slightly_off, "mismatch", lambda d: d["wrong"] == ["dW2"]),
     "float32 and 10% off": (float32_far_off, "mismatch", lambda d: d["wrong"] == ["db2"]),
 }

@@ -217,3 +217,81 @@ def test_the_installed_command_reports_without_a_traceback(tmp_path: Path) -> No
         outputs[expected] = done
     assert "\nraised: backward raised KeyError: 'w1' (at point notebook-init" in outputs[1].stdout
     assert outputs[2].stderr == "gradcheck-xor check: error: /no/such.py: no such file.\n"
+
+
+# --- any network: a parameter file, a data file and the options ---------------------------------
+
+CS231N = """
+import numpy as np
+
+
+def loss_grads(params, X, y):
+    # Samples in rows, softmax over the classes, as cs231n's two-layer net has it.
+    W1, b1, W2, b2 = params["W1"], params["b1"], params["W2"], params["b2"]
+    N = X.shape[0]
+    h = np.maximum(0, X @ W1 + b1)
+    scores = h @ W2 + b2
+    probs = np.exp(scores - scores.max(axis=1, keepdims=True))
+    probs /= probs.sum(axis=1, keepdims=True)
+    dscores = probs.copy()
+    dscores[np.arange(N), y.astype(int)] -= 1
+    dscores /= N
+    dh = dscores @ W2.T * (h > 0)
+    return {"W1": X.T @ dh, "b1": dh.sum(axis=0), "W2": h.T @ dscores, "b2": dscores.sum(axis=0)}
+
+
+def transposed(params, X, y):
+    grads = loss_grads(params, X, y)
+    grads["W1"] = grads["W1"].T
+    return grads
+
+
+def regularised(params, X, y, reg):
+    return loss_grads(params, X, y)
+"""
+
+
+@pytest.fixture
+def rows_network(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A 3-5-3 network with samples in rows, its data (classes), and a file of backward passes."""
+    rng = np.random.default_rng(4)
+    params = {
+        "W1": rng.normal(size=(3, 5)),
+        "b1": rng.normal(size=5),
+        "W2": rng.normal(size=(5, 3)),
+        "b2": np.zeros(3),
+    }
+    (tmp_path / "net.json").write_text(json.dumps({k: v.tolist() for k, v in params.items()}))
+    data = {"X": rng.normal(size=(6, 3)).tolist(), "Y": [0, 1, 2, 1, 0, 2]}
+    (tmp_path / "data.json").write_text(json.dumps(data))
+    (tmp_path / "cs231n.py").write_text(CS231N)
+    return tmp_path / "net.json", tmp_path / "data.json", tmp_path / "cs231n.py"
+
+
+def test_a_rows_network_with_softmax_is_checked_from_its_files(
+    capsys: pytest.CaptureFixture[str], rows_network: tuple[Path, Path, Path]
+) -> None:
+    net, data, code = rows_network
+    args = ("--params", str(net), "--data", str(data), "--output", "softmax", "--json")
+    status, out, _ = run(capsys, f"{code}:loss_grads", *args)
+    report = json.loads(out)
+    assert status == 0, report["explanation"]
+    assert report["network"] == "3-5-3 network (relu hidden, softmax output, cross-entropy loss, rows layout)"
+    assert report["layouts"] == ["(m,)"]  # the integer classes, as the data file holds them
+    status, out, _ = run(capsys, f"{code}:transposed", *args[:-1])
+    assert status == 1
+    assert "shape-mismatch: dW1 has shape (5, 3), expected (3, 5)" in out
+
+
+def test_a_function_taking_what_the_oracle_cannot_supply_is_unusable(
+    capsys: pytest.CaptureFixture[str], rows_network: tuple[Path, Path, Path]
+) -> None:
+    net, data, code = rows_network
+    status, out, err = run(
+        capsys, f"{code}:regularised", "--params", str(net), "--data", str(data), "--output", "softmax"
+    )
+    assert status == 2 and out == ""
+    assert err.startswith(
+        f"gradcheck-xor check: error: {code}:regularised: regularised takes 'reg', which the oracle"
+    )
+    assert "call=" in err and err.count("\n") == 1

@@ -31,7 +31,9 @@ def loop_central_differences(params: dict[str, np.ndarray], h: float = 1e-6) -> 
         up, down = flat.copy(), flat.copy()
         up[i] += h
         down[i] -= h
-        out[i] = (model.loss(nw.unflatten(XOR, up), X, Y) - model.loss(nw.unflatten(XOR, down), X, Y)) / (2 * h)
+        out[i] = (model.loss(nw.unflatten(XOR, up), X, Y) - model.loss(nw.unflatten(XOR, down), X, Y)) / (
+            2 * h
+        )
     return out
 
 

@@ -58,7 +58,10 @@ def test_off_the_kinks_its_differences_are_the_textbook_loops(seed):
         up, down = flat.copy(), flat.copy()
         up[i] += 1e-6
         down[i] -= 1e-6
-        L_up, L_down = model.loss(nw.unflatten(nw.XOR, up), X, Y), model.loss(nw.unflatten(nw.XOR, down), X, Y)
+        L_up, L_down = (
+            model.loss(nw.unflatten(nw.XOR, up), X, Y),
+            model.loss(nw.unflatten(nw.XOR, down), X, Y),
+        )
         expected[i] = (L_up - L_down) / 2e-6
     assert np.allclose(check_point(bb.correct, params).numeric, expected, rtol=1e-7, atol=1e-9)
 
@@ -126,7 +129,10 @@ def test_other_data_and_a_changed_data_set_are_used_as_given():
     [
         ({"labels": "(m, 1)"}, "Unknown label layout '(m, 1)': expected ('(m,)', '(1, m)')."),
         ({"params": {"W1": np.zeros((2, 2)), "B1": np.zeros(2)}}, "unknown key 'B1'"),
-        ({"params": {**model.init_params(0), "W2": np.zeros((1, 3))}}, "W2 has shape (1, 3); expected (1, 2)"),
+        (
+            {"params": {**model.init_params(0), "W2": np.zeros((1, 3))}},
+            "W2 has shape (1, 3); expected (1, 2)",
+        ),
     ],
 )
 def test_bad_arguments_are_refused_with_a_message_naming_them(kwargs, message):
