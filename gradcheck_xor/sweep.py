@@ -471,7 +471,7 @@ def train_one(
     with np.errstate(over="ignore"):
         for i in range(steps):
             cache = nw.forward(net, params, X)
-            loss = nw.loss(net, params, X, Y)
+            loss = float(nw.logit_losses(net, cache["Z2"], Y))  # the model's loss, from this pass
             if i % every == 0:
                 losses[i // every] = loss
             # The notebook's backward pass, its sigmoid and its dZ2 included; the hidden
