@@ -41,7 +41,7 @@ METHODS = (
     "not judged",
 )
 _EPS = float(np.finfo(np.float64).eps)
-_CHUNK = 1 << 20  # floats per perturbed array of a chunk: 8 MB
+_CHUNK = 1 << 17  # floats per perturbed array of a chunk: 8 MB
 _FLAT = 1 << 19  # at most this many floats of perturbed vectors: one batched pass for all
 
 
@@ -107,6 +107,17 @@ class Elements:
                 inp.append(np.full(n, n_prev))
                 layer.append(np.full(n, index))
         return cls(np.concatenate(layer), np.concatenate(unit), np.concatenate(inp))
+
+
+def element_name(net: nw.Network, index: int) -> str:
+    """The name of one element of the flat vector, as :func:`gradcheck_xor.network.element_names`
+    has it (``dW1[0, 1]``), without naming all of them."""
+    for key, shape in net.param_shapes.items():
+        size = int(np.prod(shape))
+        if index < size:
+            return f"d{key}[{', '.join(map(str, np.unravel_index(index, shape)))}]"
+        index -= size
+    raise IndexError(index)
 
 
 # --- kinks -------------------------------------------------------------------------------------

@@ -554,8 +554,8 @@ def _differences(
     Xc, Yc = setup.columns
     traces = [diff.Trace.of(setup.net, p, Xc, Yc) for p in setup.points]
     elements = diff.Elements.of(setup.net)
-    names = nw.element_names(setup.net)
     if not fast:
+        names = nw.element_names(setup.net)
         return diff.per_element(traces, elements, setup.step, setup.losses), [None] * len(traces), names
     # One random unit direction per point over the kink-free elements, plus each element a
     # kink touches on its own (a random direction through a kink would mix conventions).
@@ -564,9 +564,10 @@ def _differences(
     P = setup.net.n_params
     v = np.random.default_rng(seed).standard_normal((len(traces), P))
     v[:, touched] = 0.0
-    eye = np.eye(P)[touched]
     index = np.flatnonzero(touched)
-    labels = [names[i] for i in index]
+    eye = np.zeros((index.size, P))
+    eye[np.arange(index.size), index] = 1.0
+    labels = [diff.element_name(setup.net, i) for i in index]
     random = not touched.all()
     if random:
         labels.insert(0, "random direction")

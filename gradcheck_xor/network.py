@@ -311,8 +311,18 @@ def losses_after(
 
     Only that row changes, so the next layer's pre-activation changes by a rank-one term and
     the pass goes on from there. The later hidden layers' pre-activations (k, n, m) are
-    appended to ``hidden`` when it is given."""
+    appended to ``hidden`` when it is given. A softmax's cross-entropy is taken from the
+    rank-one change of the logits itself where the last two layers move
+    (:func:`gradcheck_xor._losses.cross_entropy_after`)."""
     act = _losses.HIDDEN_FUNCTIONS[net.hidden][0]
+    if net.spec.kind == "cross-entropy" and layer >= net.depth - 2:
+        if layer == net.depth - 1:  # the logits' row itself: c is a unit vector
+            c = np.zeros((len(rows), net.n_out))
+            c[np.arange(len(rows)), rows] = 1.0
+            return _losses.cross_entropy_after(net.spec, Zs[layer], Y, c, deltas)
+        row = Zs[layer][rows]
+        change = act(row + deltas) - act(row)
+        return _losses.cross_entropy_after(net.spec, Zs[layer + 1], Y, layers[layer + 1][0].T[rows], change)
     if layer == net.depth - 1:
         Z = np.repeat(Zs[layer][None], len(rows), axis=0)
         Z[np.arange(len(rows)), rows] += deltas

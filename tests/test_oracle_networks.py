@@ -130,6 +130,36 @@ def visible(net: nw.Network, params: Params, X: Any, Y: Any, backward: Any) -> b
     return False
 
 
+# --- the numbers: a rank-one change of one layer is a forward pass --------------------------------
+
+
+@settings(max_examples=40)
+@given(st.sampled_from(strategies.REGIMES).flatmap(problems), st.data())
+def test_the_loss_after_one_row_of_a_layer_changes_is_the_full_forward_pass(
+    problem: tuple, data: Any
+) -> None:
+    net, params, X, Y = problem
+    layer = data.draw(st.integers(0, net.depth - 1))
+    t = data.draw(st.sampled_from([-2e-6, 1e-6, 0.25]))
+    layers = nw.layers(net, params)
+    Xc, Yc = nw.columns(net, X, Y)
+    Zs, As = nw.pre_activations(net, layers, Xc)
+    (w, b), (W, _) = net.names[layer], layers[layer]
+    rows, deltas, expected = [], [], []
+    for i, j in np.ndindex(W.shape[0], W.shape[1] + (b is not None)):
+        moved = {key: np.array(value, copy=True) for key, value in params.items()}
+        if j < W.shape[1]:  # W[i, j] in the columns orientation
+            moved[w][(i, j) if net.layout == "columns" else (j, i)] += t
+            deltas.append(t * As[layer][j])
+        else:
+            moved[b].reshape(-1)[i] += t  # type: ignore[index]
+            deltas.append(np.full(Xc.shape[1], t))
+        rows.append(i)
+        expected.append(nw.loss(net, moved, X, Y))
+    got = nw.losses_after(net, layers, Zs, Yc, layer, np.array(rows), np.array(deltas))
+    np.testing.assert_allclose(got, expected, rtol=1e-12, atol=1e-13)
+
+
 # --- right backward passes pass -------------------------------------------------------------
 
 
