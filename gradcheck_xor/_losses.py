@@ -219,7 +219,8 @@ def formulas(loss: Loss, output: str, A: str, n_out: int, class_axis: int) -> tu
     text = {"A": A, "Y": "Y", "N": "m" if loss.per == "sample" or n_out == 1 else f"({n_out} * m)"}
     grad = loss.grad.format(**text)
     if loss.kind == "squared" and output == "sigmoid":
-        grad = f"{grad} * {A} * (1 - {A})"
+        bare = loss.grad == "{A} - {Y}"  # half-sse's A - Y needs its parentheses before a product
+        grad = f"{'(' + grad + ')' if bare else grad} * {A} * (1 - {A})"
     elif loss.kind == "squared" and output == "softmax":
         grad = f"{A} * (dA - sum(dA * {A}, axis={class_axis}, keepdims=True)) with dA = {grad}"
     return loss.formula.format(**text), grad
