@@ -31,6 +31,7 @@ from gradcheck_xor import network as nw
 from gradcheck_xor._calling import TOLERANCES, Read, bind, read_gradients
 from gradcheck_xor._differences import STEP, first_layer_reach
 from gradcheck_xor._losses import HIDDEN_FUNCTIONS
+from gradcheck_xor._losses import terms as loss_terms
 from gradcheck_xor._points import xor_data
 from gradcheck_xor.gradcheck import check_backward, label_layouts
 
@@ -120,7 +121,7 @@ def _flat(arrays: tuple[np.ndarray, ...], end: bytes = b"") -> np.ndarray:
 
 @lru_cache(maxsize=8)
 def _constants(step: float, shape: tuple[int, int], x: bytes, y: bytes) -> tuple[Any, ...]:
-    """``affine`` (10, 2m + 6·19m), ``reach`` and ``scale`` for one data set and step.
+    """``affine`` (10, 2m + 6·19m), ``central``, ``reach`` and ``scale`` for one data set and step.
 
     Every number of the 19-row forward pass that comes before an activation is an affine
     function of the parameters, so one product ``(theta, 1) @ affine`` gives them all:
@@ -132,7 +133,9 @@ def _constants(step: float, shape: tuple[int, int], x: bytes, y: bytes) -> tuple
     The coefficients of Z1 are read off the network's own forward pass at each unit
     parameter vector (Z1 is linear in W1 and b1). A perturbation enters Z1 as h * x rather
     than through theta + h: the same difference, exactly h apart. ``reach`` is how far from
-    0 a perturbation can move a Z1, ``scale`` is 1 + max|X|.
+    0 a perturbation can move a Z1, ``scale`` is 1 + max|X|. The loss is its terms summed
+    over the outputs and samples and divided by the loss's normaliser, so ``terms @ central``
+    (19m, 9) gives the nine central differences (L(+h) - L(-h)) / 2h in one product.
     """
     X = np.frombuffer(x).reshape(shape)
     m, P = shape[1], _P
@@ -151,8 +154,10 @@ def _constants(step: float, shape: tuple[int, int], x: bytes, y: bytes) -> tuple
         rows_out[unit, ..., element] = 1.0
         rows_out[unit, ..., P] = offsets[:, element, None]
     affine = np.concatenate([a.reshape(-1, P + 1) for a in (point_z1, rows_z1, rows_out)])
+    central = np.repeat(elements[:, None, :] / (2 * step * _XOR.spec.normaliser(1, m)), m, axis=1)
     # (10, k) rather than (k, 10): NumPy's vector-matrix product is quicker this way
-    return affine.T.copy(), first_layer_reach(X, step), 1.0 + float(np.abs(X).max(initial=0.0))
+    scale = 1.0 + float(np.abs(X).max(initial=0.0))
+    return affine.T.copy(), central.reshape(-1, P), first_layer_reach(X, step), scale
 
 
 def _quick(
@@ -168,7 +173,7 @@ def _quick(
     point = _flat(arrays, _ONE)  # (theta, 1)
     m = X.shape[1]
     n = _ROWS * m
-    affine, reach, scale = _constants(step, X.shape, X.tobytes(), Y.tobytes())
+    affine, central, reach, scale = _constants(step, X.shape, X.tobytes(), Y.tobytes())
     # The quick path runs outside np.errstate (which slows every NumPy call made under it,
     # the backward's included), so it takes only points whose numbers cannot overflow: a
     # NaN or inf parameter fails this test too.
@@ -183,8 +188,7 @@ def _quick(
     hidden = _RELU(forward[: 2 * m + 3 * n])  # relu(Z1): the point's (its A1), then every row's
     # Z2 of every row: the sum over the two units and the bias's input of weight * input.
     Z2 = np.dot(_UNITS, (hidden[2 * m :] * forward[2 * m + 3 * n :]).reshape(3, n)).reshape(_ROWS, 1, m)
-    losses = nw.logit_losses(_XOR, Z2, Y)
-    numeric = (losses[1 : _P + 1] - losses[_P + 1 :]) * (0.5 / step)
+    numeric = np.dot(loss_terms(_XOR.spec, "sigmoid", Z2, Y).reshape(-1), central)
     # The backward gets the point's A1, and A2 = sigmoid(Z2), (1, m): a handful of numbers,
     # so Python's floats (exp(-z) overflows for z < -709, where it is 0).
     A1 = hidden[: 2 * m].reshape(2, m)
