@@ -25,8 +25,8 @@ def assert_backward_correct(backward: Backward, **options: Any) -> GradcheckRepo
     """Raise ``AssertionError`` with the explanation unless ``backward`` is right.
 
     ``options`` are those of :func:`gradcheck_xor.check_backward` (``params``, ``X``, ``Y``,
-    ``loss``, ``forward``, ``seed``, ``layouts``, ``fast``...). Returns the report when the
-    backward passes, for further assertions.
+    ``hidden``, ``output``, ``loss``, ``layout``, ``call``, ``seed``, ``layouts``, ``fast``...).
+    Returns the report when the backward passes, for further assertions.
     """
     __tracebackhide__ = True  # pytest: show the caller's line, not this one
     report = check_backward(backward, **options)

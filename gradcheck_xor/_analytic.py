@@ -1,0 +1,140 @@
+"""The analytic side of a check: what the code under check returns at each point, for each
+label layout (a backward's gradients, or a training step's update turned into the gradient
+it followed), read into values and tolerances."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import numpy as np
+
+from gradcheck_xor import network as nw
+from gradcheck_xor._calling import TOLERANCES, Read, arguments, bind, call, forward_values, read_gradients
+from gradcheck_xor._setup import Setup
+
+Params = dict[str, np.ndarray]
+Backward = Callable[..., Any]
+_F64 = np.dtype(np.float64)
+
+
+@dataclasses.dataclass(frozen=True)
+class Analytic:
+    """What the code returned, per (point, layout): values, tolerances, and what went wrong."""
+
+    values: np.ndarray  # (points, layouts, n_params), NaN where it returned nothing usable
+    rtol: np.ndarray
+    atol: np.ndarray
+    status: np.ndarray  # (points, layouts): "ok", "raised" or "shape"
+    problems: dict[tuple[int, int], dict[str, Any]]
+
+
+# (params, labels per layout) -> per layout, what was read, or what went wrong and its kind
+Reader = Callable[[Params, list[np.ndarray]], list[tuple[Read | dict[str, Any], str]]]
+
+
+def returned(setup: Setup, read: Reader) -> Analytic:
+    n, lay, P = len(setup.points), len(setup.labels), setup.net.n_params
+    values = np.full((n, lay, P), np.nan)
+    rtol = np.full((n, lay, P), TOLERANCES[_F64][0])
+    atol = np.full((n, lay, P), TOLERANCES[_F64][1])
+    status = np.full((n, lay), "ok", dtype=object)
+    problems: dict[tuple[int, int], dict[str, Any]] = {}
+    for i, params in enumerate(setup.points):
+        for j, (got, kind) in enumerate(read(params, list(setup.labels.values()))):
+            if isinstance(got, Read):
+                values[i, j], rtol[i, j], atol[i, j] = got.values, got.rtol, got.atol
+            else:
+                status[i, j], problems[i, j] = kind, got
+    return Analytic(values, rtol, atol, status, problems)
+
+
+def backward_reader(backward: Backward, call_with: Callable[..., Any] | None, setup: Setup) -> Reader:
+    net, X = setup.net, setup.X
+    binding = None if call_with is not None else bind(backward, net)
+
+    def once(
+        params: Params, Y: np.ndarray, cache: dict[str, np.ndarray]
+    ) -> tuple[Read | dict[str, Any], str]:
+        if binding is None:
+            fresh = {k: v.copy() for k, v in params.items()}
+            result, failure = call(call_with, backward, fresh, X.copy(), Y.copy())  # type: ignore[arg-type]
+            if failure is not None:
+                failure["function"] = getattr(backward, "__name__", failure["function"])
+        else:
+            args, kwargs, _ = arguments(binding, net, params, X, Y, cache)
+            result, failure = call(backward, *args, **kwargs)
+        if failure is not None:
+            return failure, "raised"
+        return read_gradients(result, net), "shape"
+
+    def read(params: Params, labels: list[np.ndarray]) -> list[tuple[Read | dict[str, Any], str]]:
+        cache = {} if binding is None else forward_values(binding, net, params, X)
+        return [once(params, Y, cache) for Y in labels]
+
+    return read
+
+
+def step_reader(
+    step: Callable[..., Any], call_with: Callable[..., Any] | None, setup: Setup, lr: float
+) -> Reader:
+    net, X = setup.net, setup.X
+    binding = None if call_with is not None else bind(step, net, step=True)
+
+    def once(
+        params: Params, Y: np.ndarray, cache: dict[str, np.ndarray]
+    ) -> tuple[Read | dict[str, Any], str]:
+        if binding is None:
+            fresh = {k: v.copy() for k, v in params.items()}
+            result, failure = call(call_with, step, fresh, X.copy(), Y.copy(), lr)  # type: ignore[arg-type]
+            if failure is not None:
+                failure["function"] = getattr(step, "__name__", failure["function"])
+        else:
+            args, kwargs, fresh = arguments(binding, net, params, X, Y, cache, lr)
+            result, failure = call(step, *args, **kwargs)
+        if failure is not None:
+            return failure, "raised"
+        new = _updated(result, fresh, net)
+        if "got" in new:
+            return dict(new), "shape"
+        grads = {}
+        for key in net.keys:
+            try:
+                grads[key] = (params[key] - np.asarray(new[key], dtype=np.float64)) / lr
+            except (TypeError, ValueError) as exc:
+                return {
+                    "key": key,
+                    "got": f"not an array of numbers ({exc})",
+                    "expected": params[key].shape,
+                }, "shape"
+        got = read_gradients(grads, net)
+        if isinstance(got, Read):
+            # (old - new) / lr keeps the round-off of old and new, magnified by 1 / lr.
+            scale = np.concatenate([np.abs(params[k]).ravel() for k in net.keys])
+            got = dataclasses.replace(got, atol=got.atol + 4 * np.finfo(np.float64).eps * scale / lr)
+        return got, "shape"
+
+    def read(params: Params, labels: list[np.ndarray]) -> list[tuple[Read | dict[str, Any], str]]:
+        cache = {} if binding is None else forward_values(binding, net, params, X)
+        return [once(params, Y, cache) for Y in labels]
+
+    return read
+
+
+def _updated(result: Any, fresh: Params, net: nw.Network) -> Mapping[str, Any] | dict[str, Any]:
+    """The parameters after a step: the dict it was given (updated in place, returned or not),
+    a dict it returned, a ``(params, ...)`` tuple, or a sequence of arrays in parameter order."""
+    if result is None or result is fresh:
+        return fresh
+    if isinstance(result, (tuple, list)) and result and isinstance(result[0], Mapping):
+        result = result[0]
+    if isinstance(result, Mapping):
+        missing = [key for key in net.keys if key not in result]
+        if missing:
+            return {"key": missing[0], "got": "missing", "expected": net.param_shapes[missing[0]]}
+        return result
+    if isinstance(result, (tuple, list)) and len(result) == len(net.keys):
+        return dict(zip(net.keys, result, strict=True))
+    expected = f"None (an update in place), or the parameters: a dict with keys {', '.join(net.keys)}"
+    return {"key": None, "got": type(result).__name__, "expected": expected}

@@ -1,0 +1,123 @@
+"""Judging each element: the analytic value against the numeric differences of its point,
+with the subgradient window on a kink, the convention a backward follows there, and the
+record of each kink for the report."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import numpy as np
+
+from gradcheck_xor import _differences as diff
+from gradcheck_xor import network as nw
+from gradcheck_xor._calling import TOLERANCES
+from gradcheck_xor._setup import Setup
+
+_F64 = np.dtype(np.float64)
+
+
+@dataclasses.dataclass(frozen=True)
+class Judged:
+    """One point's judgement: arrays (layouts, k)."""
+
+    method: np.ndarray  # (k,)
+    expected: np.ndarray
+    passed: np.ndarray
+    relu0: np.ndarray | None  # where the value sits between the one-sided derivatives
+
+
+def judge(a: np.ndarray, rtol: np.ndarray, atol: np.ndarray, d: diff.Differences) -> Judged:
+    """Judge each analytic value (layouts, k) against the differences of its point.
+
+    On a kink the loss has a left and a right derivative; the backward's value is accepted
+    anywhere between them (any subgradient) and ``relu0`` says where: 0 at the side where the
+    unit is off (relu'(0) = 0), 1 where it is on, 0.5 halfway (what central differences give).
+    Run under ``np.errstate(all="ignore")``: the analytic values may be NaN or inf."""
+    method = d.kinks.method.copy()
+    if not method.any():  # no kink within reach: central differences everywhere
+        expected = np.broadcast_to(d.central, a.shape)
+        return Judged(method, expected, np.abs(a - expected) <= atol + rtol * np.abs(expected), None)
+    up = d.kinks.up
+    high, low = np.where(up, d.right, d.left), np.where(up, d.left, d.right)
+    gap = high - low
+    r64, a64 = TOLERANCES[_F64]
+    # A kink the loss does not feel (the unit's outgoing weight is 0, say): an ordinary point.
+    unfelt = (method == diff.KINK) & (np.abs(gap) <= a64 + r64 * np.maximum(np.abs(high), np.abs(low)))
+    method[unfelt] = diff.SMOOTH_KINK
+    base = np.select(
+        [method == diff.LEFT, method == diff.RIGHT, method == diff.SMOOTH_KINK, method == diff.SKIPPED],
+        [d.left, d.right, (d.left + d.right) / 2, np.full_like(d.central, np.nan)],
+        d.central,
+    )
+    on_kink = np.broadcast_to(method == diff.KINK, a.shape)
+    relu0 = np.where(on_kink, (a - low) / np.where(on_kink, gap, 1.0), np.nan)
+    projected = low + np.clip(np.nan_to_num(relu0, nan=0.5), 0.0, 1.0) * gap
+    expected = np.where(on_kink, projected, base)
+    passed = np.abs(a - expected) <= atol + rtol * np.abs(expected)
+    passed = np.where(np.broadcast_to(method == diff.SKIPPED, a.shape), np.isfinite(a), passed)
+    return Judged(method, expected, passed, relu0)
+
+
+def named_convention(relu0: np.ndarray, hidden: str) -> str | None:
+    """Name the subgradient convention the backward follows on the kinks it met."""
+    if relu0.size == 0:
+        return None
+    low, high = (nw.LEAKY_SLOPE if hidden == "leaky_relu" else 0.0), 1.0
+    known = {
+        0.0: "like torch.nn.functional.relu and jax.nn.relu",
+        0.5: "like central differences and jnp.maximum(z, 0)",
+        1.0: "a mask taken from Z >= 0",
+    }
+    for c, like in known.items():
+        if np.all(np.abs(relu0 - c) <= 0.05):
+            return f"{hidden}'(0) = {low + c * (high - low):g} ({like})"
+    values = ", ".join(f"{low + c * (high - low):.3g}" for c in np.unique(np.round(relu0, 3)))
+    return f"no single {hidden}'(0): the kinks get {values}"
+
+
+def kink_records(
+    setup: Setup, d: diff.Differences, judged: Judged, point: str, elements: tuple[str, ...]
+) -> list[dict[str, Any]]:
+    """One record per direction whose perturbations meet a kink: which layers, units, samples."""
+    records = []
+    net, X = setup.net, setup.X
+    for kink in d.kinks.records:
+        e, method = kink.direction, judged.method[kink.direction]
+        seen = list(dict.fromkeys(zip(kink.layers, kink.units, kink.samples, strict=True)))
+        where = "; ".join(
+            f"sample {s}{_x(net, X, s)}, {'' if net.depth == 2 else f'layer {layer} '}unit {u}"
+            for layer, u, s in seen[:6]
+        ) + ("; ..." if len(seen) > 6 else "")
+        relu0: list[float | None] = []
+        if method == diff.KINK:
+            assert judged.relu0 is not None
+            relu0 = [None if np.isnan(v) else round(float(v), 4) for v in judged.relu0[:, e]]
+            note = f"on the kink ({where}): left {d.left[e]:.6g}, right {d.right[e]:.6g}"
+        elif method == diff.SMOOTH_KINK:
+            note = f"on a kink the loss does not feel ({where})"
+        elif method == diff.SKIPPED:
+            note = f"kinks on both sides within two steps, or in two layers ({where}): not judged"
+        else:
+            side = "left" if method == diff.LEFT else "right"
+            note = f"a kink {kink.offset:.1e} away ({where}): one-sided from the {side}"
+        records.append(
+            {
+                "point": point,
+                "element": elements[e],
+                "kind": kink.kind,
+                "layers": [layer for layer, _, _ in seen],
+                "units": [u for _, u, _ in seen],
+                "samples": [s for _, _, s in seen],
+                "left": float(d.left[e]),
+                "right": float(d.right[e]),
+                "relu0": relu0,
+                "note": note,
+            }
+        )
+    return records
+
+
+def _x(net: nw.Network, X: np.ndarray, s: int) -> str:
+    x = X[:, s] if net.layout == "columns" else X[s]
+    return f" x=({', '.join(f'{v:g}' for v in x)})" if x.size <= 4 else ""
