@@ -1,4 +1,5 @@
-"""Regenerate the bundled parameter files: ``python examples/make_examples.py``.
+"""Regenerate the parameter files bundled in ``gradcheck_xor/examples/`` (which ``--example
+NAME`` reads): ``python examples/make_examples.py``.
 
 * ``notebook_final.json``: the notebook's parameters after its 200,000 steps, as its
   debugging cell printed them (8 significant digits), with its data ``X`` (2, 4) and 1-D
@@ -19,7 +20,8 @@ import numpy as np
 from gradcheck_xor import model
 from gradcheck_xor.params_io import save_params
 
-HERE = Path(__file__).resolve().parent
+# The package's folder in this repository, not an installed copy's: the files ship from here.
+BUNDLED = Path(__file__).resolve().parent.parent / "gradcheck_xor" / "examples"
 DEAD_UNIT_SEED = 1
 
 # Printed by the notebook's forward_propagation_for_debuging after training.
@@ -34,11 +36,11 @@ NOTEBOOK_FINAL = {
 
 
 def main() -> int:
-    save_params(NOTEBOOK_FINAL, HERE / "notebook_final.json")
-    save_params(model.init_params(DEAD_UNIT_SEED), HERE / "notebook_init_dead_unit.json")
+    save_params(NOTEBOOK_FINAL, BUNDLED / "notebook_final.json")
+    save_params(model.init_params(DEAD_UNIT_SEED), BUNDLED / "notebook_init_dead_unit.json")
     X, Y = model.xor_data()
     solution, _ = model.train(model.init_params(0), X, Y, steps=200_000, learning_rate=0.01)
-    save_params(solution, HERE / "healthy_solution.json")
+    save_params(solution, BUNDLED / "healthy_solution.json")
     return 0
 
 

@@ -89,7 +89,7 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "--seeds": _integer(1, MAX_SEEDS),
     "--steps": _integer(1, MAX_STEPS),
     "compare --steps": _integer(1, MAX_COMPARE_STEPS),
-    "--lr": _positive,
+    "--learning-rate": _positive,
     "--init-scale": _finite,
     "--init-bias": _finite,
     "--max-file-size": _at_least_one_byte,
@@ -137,11 +137,24 @@ def _add_seed(p: argparse._ActionsContainer, what: str = "seed for the notebook'
     p.add_argument("--seed", type=int, default=0, help=f"{what}, in [0, {MAX_SEED}] (default: 0)")
 
 
+def _add_example(group: argparse._ActionsContainer) -> None:
+    from gradcheck_xor import examples
+
+    group.add_argument(
+        "--example",
+        choices=examples.names(),
+        metavar="NAME",
+        help=f"a parameter file that ships with gradcheck-xor: {', '.join(examples.names())}",
+    )
+
+
 def _add_params(p: argparse.ArgumentParser, *, params_help: str, seed_help: str, exclusive: bool) -> None:
-    """--params FILE and --seed N (either one, when ``exclusive``), and --max-file-size."""
-    group = p.add_mutually_exclusive_group() if exclusive else p
-    group.add_argument("--params", metavar="FILE", help=params_help)
-    _add_seed(group, seed_help)
+    """--params FILE or --example NAME, and --seed N (one of the three, when ``exclusive``), and
+    --max-file-size."""
+    files = p.add_mutually_exclusive_group()
+    files.add_argument("--params", metavar="FILE", help=params_help)
+    _add_example(files)
+    _add_seed(files if exclusive else p, seed_help)
     _add_max_file_size(p)
 
 
@@ -149,9 +162,15 @@ def _add_steps(p: argparse.ArgumentParser, default: int, high: int, what: str = 
     p.add_argument("--steps", type=int, default=default, help=f"{what}, in [1, {high}] (default: {default})")
 
 
-def _add_lr(p: argparse.ArgumentParser) -> None:
+def _add_learning_rate(p: argparse.ArgumentParser) -> None:
+    # --lr, the name most training scripts use, stays as a shorter spelling.
     p.add_argument(
-        "--lr", type=float, default=0.01, help="learning rate, finite and positive (default: 0.01)"
+        "--learning-rate",
+        "--lr",
+        type=float,
+        default=0.01,
+        metavar="RATE",
+        help="learning rate, finite and positive (default: 0.01)",
     )
 
 
@@ -170,14 +189,29 @@ FILE_FORMATS = "parameter file: .json, .npz, .safetensors, .pt or .pth"
 # --- files: read before the work, written after it ------------------------------------------
 
 
-def _load(path: str, args: argparse.Namespace) -> Params:
-    """:func:`gradcheck_xor.params_io.load_params`, an unusable file as a :class:`UsageError`."""
-    from gradcheck_xor.params_io import ParamsFileError, load_params
+@contextlib.contextmanager
+def _bundled_example(args: argparse.Namespace) -> Iterator[None]:
+    """``--example NAME``: the bundled file stands in for FILE or ``--params`` while the
+    command runs; the output names it by :func:`_source`."""
+    name = getattr(args, "example", None)
+    if name is None:
+        yield
+        return
+    from gradcheck_xor import examples
 
-    try:
-        return load_params(path, max_bytes=args.max_file_size)
-    except ParamsFileError as exc:
-        raise UsageError(str(exc)) from None
+    with examples.path(name) as path:
+        setattr(args, "file" if args.command == "diagnose" else "params", str(path))
+        yield
+
+
+def _source(args: argparse.Namespace) -> str | None:
+    """What the command examines, as its output names it (``source`` in every JSON output):
+    check's TARGET, a bundled example by its name, or the parameter file."""
+    if args.command == "check":
+        return args.target
+    if getattr(args, "example", None) is not None:
+        return f"example {args.example}"
+    return getattr(args, "file", None) or getattr(args, "params", None)
 
 
 def _check_output_path(option: str, path: str | None, suffixes: tuple[str, ...]) -> None:
@@ -287,7 +321,8 @@ def _add_notebook(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_seed(p)
     _add_steps(p, 200_000, MAX_STEPS)
-    _add_lr(p)
+    _add_learning_rate(p)
+    _add_json(p)
 
 
 # A diverging learning rate overflows: the output shows the inf and NaN it leads to, and
@@ -299,12 +334,14 @@ def _run_notebook(args: argparse.Namespace) -> int:
 
     initial = model.init_params(args.seed)
     X, Y = model.xor_data()
-    print(f"gradcheck-xor notebook: seed {args.seed}, {args.steps:,} steps, learning rate {args.lr}")
-    print()
+    if not args.json:
+        rate = args.learning_rate
+        print(f"gradcheck-xor notebook: seed {args.seed}, {args.steps:,} steps, learning rate {rate}")
+        print()
 
     on_step, close = _progress(args.steps, "notebook  ", _show_progress(args))
     nb_params, nb_losses = _train_in_chunks(
-        lambda p, n, f: notebook.train(p, iterations=n, learning_rate=args.lr, on_step=f),
+        lambda p, n, f: notebook.train(p, iterations=n, learning_rate=args.learning_rate, on_step=f),
         initial,
         args.steps,
         on_step,
@@ -313,13 +350,18 @@ def _run_notebook(args: argparse.Namespace) -> int:
     on_step, close = _progress(args.steps, "corrected ", _show_progress(args))
     # diagnostics=False: the command prints its own diagnosis of the draw below.
     fixed_params, fixed_losses = model.train(
-        initial, X, Y, steps=args.steps, learning_rate=args.lr, on_step=on_step, diagnostics=False
+        initial, X, Y, steps=args.steps, learning_rate=args.learning_rate, on_step=on_step, diagnostics=False
     )
     close()
 
     nb_pred = notebook.forward_propagation(notebook.inputs, nb_params)[1]
     fixed_pred = model.predict(fixed_params, X)
     nb_final = model.loss(nb_params, X, Y)
+    if args.json:
+        _notebook_json(
+            args, initial, {"notebook": (nb_params, nb_losses), "corrected": (fixed_params, fixed_losses)}
+        )
+        return 0
     rows = [
         ("backward pass", "MSE-style dZ2 (defect)", "dZ2 = A2 - Y (exact BCE)"),
         ("loss at step 0", f"{nb_losses[0]:.10f}", f"{fixed_losses[0]:.10f}"),
@@ -350,6 +392,39 @@ def _run_notebook(args: argparse.Namespace) -> int:
         found = ", ".join(f"{f.code} ({f.severity})" for f in findings) or "nothing found"
         print(f"  {label:<15}{found}")
     return 0
+
+
+def _notebook_json(
+    args: argparse.Namespace, initial: Params, runs: dict[str, tuple[Params, np.ndarray]]
+) -> None:
+    """The notebook command's one JSON object: each run under the names ``train --json`` uses,
+    its end state diagnosed; ``diagnostics`` at the top is the initial draw's."""
+    from gradcheck_xor import model, sweep
+    from gradcheck_xor._json import jsonable
+    from gradcheck_xor.diagnostics import diagnose
+
+    X, Y = model.xor_data()
+    result: dict[str, Any] = {
+        "seed": args.seed,
+        "steps": args.steps,
+        "learning_rate": args.learning_rate,
+        "targets": Y[0],
+        "diagnostics": diagnose(initial).to_dict(),
+    }
+    for name, (params, losses) in runs.items():
+        predictions = model.predict(params, X)[0]
+        final_loss = model.loss(params, X, Y)
+        outcome = sweep.outcome_of(predictions, Y[0], final_loss)
+        result[name] = {
+            "initial_loss": losses[0],
+            "final_loss": final_loss,
+            "outcome": outcome,
+            "solved": outcome == "solved",
+            "predictions": predictions,
+            "params": params,
+            "diagnostics": diagnose(params).to_dict(),
+        }
+    print(json.dumps(jsonable(result), allow_nan=False))
 
 
 def _add_network_options(p: argparse.ArgumentParser) -> None:
@@ -392,7 +467,9 @@ def _add_diagnose(subparsers: argparse._SubParsersAction) -> None:
             "Exit status: 0 nothing at warning or error, 1 findings, 2 unusable file."
         ),
     )
-    p.add_argument("file", metavar="FILE", help=FILE_FORMATS)
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", metavar="FILE", help=FILE_FORMATS)
+    _add_example(source)
     p.add_argument("--data", metavar="FILE", help="data file holding X and Y, in place of FILE's own")
     _add_network_options(p)
     _add_json(p)
@@ -422,9 +499,9 @@ def _run_diagnose(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     report = diagnose(params, X, Y, net=net)
     if args.json:
-        print(json.dumps({"file": args.file, **report.to_dict()}, allow_nan=False))
+        print(json.dumps({"source": _source(args), **report.to_dict()}, allow_nan=False))
     else:
-        print(format_report(report, args.file))
+        print(format_report(report, _source(args)))
     return 0 if report.ok or args.exit_zero else 1
 
 
@@ -451,7 +528,7 @@ def _starting_point(args: argparse.Namespace) -> tuple[Params, np.ndarray, np.nd
         raise UsageError(str(exc)) from None
     if net.layout == "columns":
         params = {key: value.reshape(-1, 1) if key[0] == "b" else value for key, value in params.items()}
-    return params, X, Y, args.params
+    return params, X, Y, str(_source(args))
 
 
 # --- compare: NumPy, PyTorch and JAX from the same weights ------------------------------
@@ -479,7 +556,7 @@ def _add_compare(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_network_options(p)
     _add_steps(p, 1000, MAX_COMPARE_STEPS, "gradient steps per trajectory")
-    _add_lr(p)
+    _add_learning_rate(p)
     p.add_argument(
         "--relu",
         choices=("relu", "maximum"),
@@ -508,7 +585,7 @@ def _run_compare(args: argparse.Namespace) -> int:
             Y,
             net=net,
             steps=args.steps,
-            lr=args.lr,
+            lr=args.learning_rate,
             relu=args.relu,
             source=source,
             progress=lambda desc: _progress(args.steps, f"{desc:<15}", show),
@@ -516,7 +593,9 @@ def _run_compare(args: argparse.Namespace) -> int:
     except MissingFrameworkError as exc:
         raise UsageError(str(exc)) from None
     if args.json:
-        print(json.dumps(comparison.to_dict(), allow_nan=False))
+        # Every command's JSON calls the rate learning_rate; the comparison's field is lr.
+        data = {("learning_rate" if key == "lr" else key): v for key, v in comparison.to_dict().items()}
+        print(json.dumps(data, allow_nan=False))
     else:
         print(crossval.format_comparison(comparison))
     return 0 if comparison.ok else 1
@@ -545,7 +624,7 @@ def _add_train(subparsers: argparse._SubParsersAction) -> None:
         help="hidden-layer activation (default: relu)",
     )
     _add_steps(p, 200_000, MAX_STEPS)
-    _add_lr(p)
+    _add_learning_rate(p)
     p.add_argument(
         "--save", metavar="FILE", help="write the trained parameters (.json, .npz, .safetensors, .pt)"
     )
@@ -578,9 +657,8 @@ def _run_train(args: argparse.Namespace) -> int:
         report = diagnose(params, X, Y, notebook_loss=args.rule == "notebook")
     if not args.json:
         print(f"gradcheck-xor train: {source}")
-        print(
-            f"  rule {args.rule}, activation {args.activation}, {args.steps:,} steps, learning rate {args.lr}"
-        )
+        run = f"rule {args.rule}, activation {args.activation}, {args.steps:,} steps"
+        print(f"  {run}, learning rate {args.learning_rate}")
         print()
         if report is not None:
             print(format_report(report, source))
@@ -589,7 +667,7 @@ def _run_train(args: argparse.Namespace) -> int:
         print()
         sys.stdout.flush()
 
-    rule = {"rule": args.rule, "activation": args.activation, "learning_rate": args.lr}
+    rule = {"rule": args.rule, "activation": args.activation, "learning_rate": args.learning_rate}
     on_step, close = _progress(args.steps, "train", _show_progress(args))
     try:
         trained, losses = sweep.train_one(params, X, Y, steps=args.steps, on_step=on_step, **rule)
@@ -614,25 +692,27 @@ def _run_train(args: argparse.Namespace) -> int:
     if args.plot is not None:
         from gradcheck_xor.plots import training_figure
 
-        title = f"{source}: rule {args.rule}, {args.activation}, lr {args.lr}, {args.steps:,} steps"
+        title = (
+            f"{source}: rule {args.rule}, {args.activation}, lr {args.learning_rate}, {args.steps:,} steps"
+        )
         with _writing("--plot", args.plot):
             training_figure(
                 losses, trained, X, Y, args.plot, activation=args.activation, title=title, every=every
             )
 
     if args.json:
-        from gradcheck_xor.diagnostics import _jsonable  # a diverged run's inf, nan as strings
+        from gradcheck_xor._json import jsonable  # a diverged run's inf, nan as strings
 
         thin = max(1, len(losses) // 1000)  # about a thousand points of the kept history
         print(
             json.dumps(
-                _jsonable(
+                jsonable(
                     {
                         "source": source,
                         "rule": args.rule,
                         "activation": args.activation,
                         "steps": args.steps,
-                        "learning_rate": args.lr,
+                        "learning_rate": args.learning_rate,
                         "diagnostics": report.to_dict() if report is not None else None,
                         "initial_loss": float(losses[0]),
                         "final_loss": final_loss,
@@ -698,7 +778,7 @@ def _add_sweep(subparsers: argparse._SubParsersAction) -> None:
     )
     _add_steps(p, 200_000, MAX_STEPS, "gradient steps per seed")
     _add_rule(p)
-    _add_lr(p)
+    _add_learning_rate(p)
     p.add_argument(
         "--backend", choices=("numpy", "jax"), default="numpy", help="training engine (default: numpy)"
     )
@@ -737,7 +817,7 @@ def _run_sweep(args: argparse.Namespace) -> int:
             first_seed=args.first_seed,
             steps=args.steps,
             rule=args.rule,
-            learning_rate=args.lr,
+            learning_rate=args.learning_rate,
             backend=args.backend,
             init_scale=args.init_scale,
             init_bias=args.init_bias,
@@ -891,7 +971,7 @@ def _run_check(args: argparse.Namespace) -> int:
         except (UnusableTargetError, ValueError) as exc:  # the user's own errors are reported, not raised
             raise UsageError(f"{args.target}: {exc}") from None
     if args.json:
-        print(json.dumps({"target": args.target, **report.to_dict()}, allow_nan=False))
+        print(json.dumps({"source": args.target, **report.to_dict()}, allow_nan=False))
         return 0 if report.ok else 1
     print(f"gradcheck-xor check: {args.target}")
     print(report.explain(rows=0))
@@ -952,8 +1032,8 @@ def _report_error(args: argparse.Namespace, message: str) -> None:
     """A UsageError: one line on stderr, and under --json one object on stdout as well."""
     line = " ".join(message.splitlines())
     if getattr(args, "json", False):
-        # What the error is about: check's target, diagnose's file.
-        context = {key: vars(args)[key] for key in ("target", "file") if key in vars(args)}
+        source = _source(args)  # what the error is about, when it is about a file or a target
+        context = {"source": source} if source is not None else {}
         try:
             print(json.dumps({**context, "ok": False, "error": line}), flush=True)
         except OSError:
@@ -992,7 +1072,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 sys.stdout.flush()  # --help and --version have printed, then exit: did it reach?
             prog = f"gradcheck-xor {args.command}"
             _validate(args)
-            code = COMMANDS[args.command][1](args)
+            with _bundled_example(args):
+                code = COMMANDS[args.command][1](args)
             sys.stdout.flush()  # a full disk or a closed pipe shows here at the latest
             return code
         except UsageError as exc:

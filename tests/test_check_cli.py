@@ -92,7 +92,7 @@ def test_json_is_one_object_on_stdout(capsys: pytest.CaptureFixture[str], user_f
     code, out, err = run(capsys, f"{user_file}:summed", "--json")
     data = json.loads(out)
     assert code == 1 and err == ""
-    assert data["target"] == f"{user_file}:summed"
+    assert data["source"] == f"{user_file}:summed"
     assert (data["ok"], data["verdict"], data["details"]["factor"]) == (False, "scaled", 4.0)
     assert len(data["elements"]) == 90
     assert set(data["elements"][0]) == {
@@ -179,7 +179,7 @@ def test_an_unusable_target_with_json_still_prints_one_object(
     code, out, err = run(capsys, f"{tmp_path}/nowhere.py:f", "--json")
     assert code == 2
     assert json.loads(out) == {
-        "target": f"{tmp_path}/nowhere.py:f",
+        "source": f"{tmp_path}/nowhere.py:f",
         "ok": False,
         "error": f"{tmp_path}/nowhere.py: no such file.",
     }

@@ -206,7 +206,7 @@ def test_compare_exits_1_when_a_difference_is_unexplained(frameworks, torch_xor,
 
 _BAD_OPTIONS = {
     "zero steps": (["--steps", "0"], "--steps: got 0, expected a positive integer."),
-    "nan learning rate": (["--lr", "nan"], "--lr: got nan, expected a finite number."),
+    "nan learning rate": (["--learning-rate", "nan"], "--learning-rate: got nan, expected a finite number."),
     "missing file": (
         ["--params", "missing.json"],
         "missing.json: the file cannot be read (No such file or directory); expected a readable file.",
@@ -232,7 +232,8 @@ def test_compare_rejects_unusable_input_with_one_line_and_exit_2(
     captured = capsys.readouterr()
     assert captured.err == f"gradcheck-xor compare: error: {message}\n"
     if as_json:
-        assert json.loads(captured.out) == {"ok": False, "error": message}
+        source = {"source": options[1]} if options[0] == "--params" else {}  # the file it is about
+        assert json.loads(captured.out) == {**source, "ok": False, "error": message}
     else:
         assert captured.out == ""
 

@@ -17,7 +17,7 @@ from test_diagnostics_networks import HEALTHY as HEALTHY_DEEP
 
 from gradcheck_xor.params_io import SUFFIXES, save_data, save_params
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+EXAMPLES = Path(__file__).resolve().parent.parent / "gradcheck_xor" / "examples"
 NOTEBOOK_FINAL = str(EXAMPLES / "notebook_final.json")
 GOOD = {"W1": np.eye(2), "b1": np.full((2, 1), 0.1), "W2": np.array([[1.0, -2.0]]), "b2": np.zeros((1, 1))}
 # Heavy packages, and the parts of gradcheck-xor that diagnose does not need (the oracle and
@@ -44,9 +44,9 @@ _run = partial(run_command, "diagnose")
 # --- the bundled examples -------------------------------------------------------------------
 
 EXAMPLE_OUTCOMES = [
-    ("notebook_final.json", 1, {"vanishing-w2": "error", "linear-hidden-layer": "error"}),
-    ("notebook_init_dead_unit.json", 1, {"dead-relu": "error"}),
-    ("healthy_solution.json", 0, {}),
+    ("notebook_final", 1, {"vanishing-w2": "error", "linear-hidden-layer": "error"}),
+    ("notebook_init_dead_unit", 1, {"dead-relu": "error"}),
+    ("healthy_solution", 0, {}),
 ]
 
 
@@ -56,9 +56,10 @@ EXAMPLE_OUTCOMES = [
 def test_each_bundled_example_gets_its_documented_diagnosis(
     capsys: pytest.CaptureFixture[str], name: str, exit_code: int, problems: dict[str, str]
 ) -> None:
-    code, out, err = _run(capsys, str(EXAMPLES / name), "--json")
+    code, out, err = _run(capsys, "--example", name, "--json")
     report = json.loads(out)
     assert code == exit_code and err == ""
+    assert report["source"] == f"example {name}"
     assert {f["code"]: f["severity"] for f in report["findings"] if f["severity"] != "info"} == problems
     assert report["ok"] is (exit_code == 0)
 
@@ -88,7 +89,7 @@ def test_json_output_is_exactly_one_object_with_the_documented_members(
     report = json.loads(out)  # fails on anything but exactly one JSON document
     assert code == 1
     assert out.count("\n") == 1 and out.endswith("}\n")
-    assert report["file"] == NOTEBOOK_FINAL and report["ok"] is False
+    assert report["source"] == NOTEBOOK_FINAL and report["ok"] is False
     assert report["counts"] == {"error": 2, "warning": 0, "info": 1}
     for finding in report["findings"]:
         assert {"code", "severity", "message", "why", "fix", "evidence"} <= set(finding)
@@ -229,7 +230,7 @@ def test_an_unusable_file_with_json_also_writes_an_error_object(
     code, out, err = _run(capsys, str(path), "--json")
     message = f"{path}: the file cannot be read (No such file or directory); expected a readable file."
     assert code == 2
-    assert json.loads(out) == {"file": str(path), "ok": False, "error": message}
+    assert json.loads(out) == {"source": str(path), "ok": False, "error": message}
     assert err == f"gradcheck-xor diagnose: error: {message}\n"
 
 

@@ -51,15 +51,15 @@ def command(*argv: str) -> list[str]:
 BAD_ARGUMENTS = {
     "notebook-negative-seed": (["notebook", "--seed", "-1"], "--seed: got -1, expected an integer in [0, 4"),
     "notebook-seed-past-2**32": (["notebook", "--seed", str(2**32)], "--seed: got 4294967296"),
-    "notebook-nan-lr": (["notebook", "--lr", "nan"], "--lr: got nan, expected a finite number."),
-    "notebook-zero-lr": (["notebook", "--lr", "0"], "--lr: got 0.0, expected a positive number."),
-    "notebook-negative-lr": (["notebook", "--lr", "-0.5"], "--lr: got -0.5, expected a positive number."),
-    "notebook-overflowing-lr": (["notebook", "--lr", "1e999"], "--lr: got inf, expected a finite number."),
+    "notebook-nan-lr": (["notebook", "--lr", "nan"], "--learning-rate: got nan, expected a finite number."),
+    "notebook-zero-lr": (["notebook", "--lr", "0"], "--learning-rate: got 0.0, expected a positive number."),
+    "notebook-negative-lr": (["notebook", "--lr", "-0.5"], "--learning-rate: got -0.5, expected a positive"),
+    "notebook-overflowing-lr": (["notebook", "--lr", "1e999"], "--learning-rate: got inf, expected a finite"),
     "notebook-too-many-steps": (["notebook", "--steps", "100000001"], "in [1, 100000000]"),
     "notebook-steps-not-an-integer": (["notebook", "--steps", "1e3"], "invalid int value: '1e3'"),
     "notebook-unknown-option": (["notebook", "--steps", "5", "--frobnicate"], "unrecognized arguments"),
     "train-zero-steps": (["train", "--steps", "0"], "--steps: got 0, expected a positive integer."),
-    "train-infinite-lr": (["train", "--lr=-inf"], "--lr: got -inf, expected a finite number."),
+    "train-infinite-lr": (["train", "--learning-rate=-inf"], "--learning-rate: got -inf, expected a finite"),
     "train-huge-seed": (["train", "--seed", "99999999999"], "--seed: got 99999999999"),
     "train-seed-and-params": (["train", "--seed", "1", "--params", "p.json"], "not allowed with argument"),
     "train-save-suffix": (["train", "--save", "{tmp}/out.txt"], "--save: got '{tmp}/out.txt', expected"),
@@ -69,13 +69,13 @@ BAD_ARGUMENTS = {
     "train-plot-is-a-directory": (["train", "--plot", "{tmp}/folder.png"], "is a directory"),
     "train-plot-nowhere": (["train", "--plot", "{tmp}/no/such/out.png"], "no directory {tmp}/no/such"),
     "compare-too-many-steps": (["compare", "--steps", "100001"], "expected an integer in [1, 100000]"),
-    "compare-zero-lr": (["compare", "--lr", "0"], "--lr: got 0.0, expected a positive number."),
+    "compare-zero-lr": (["compare", "--lr", "0"], "--learning-rate: got 0.0, expected a positive number."),
     "sweep-too-many-seeds": (["sweep", "--seeds", "1000001"], "--seeds: got 1000001"),
     "sweep-seeds-past-2**32": (["sweep", "--first-seed", str(2**32 - 1), "--seeds", "2"], "..4294967296"),
     "sweep-negative-first-seed": (["sweep", "--first-seed", "-1"], "expected seeds in [0, 4294967295]"),
     "sweep-nan-init-scale": (["sweep", "--init-scale", "nan"], "--init-scale: got nan, expected a finite"),
     "sweep-infinite-init-bias": (["sweep", "--init-bias", "inf"], "--init-bias: got inf, expected a finite"),
-    "sweep-negative-lr": (["sweep", "--lr", "-1"], "--lr: got -1.0, expected a positive number."),
+    "sweep-negative-lr": (["sweep", "--lr", "-1"], "--learning-rate: got -1.0, expected a positive number."),
     "check-negative-seed": (["check", "--seed", "-3"], "--seed: got -3, expected an integer in [0, "),
     "check-unknown-loss": (["check", "--loss", "hinge"], "invalid choice: 'hinge'"),
     "diagnose-size-not-a-size": (["diagnose", "--max-file-size", "12Q", "p.json"], "got '12Q', expected"),
@@ -130,8 +130,8 @@ def test_the_installed_command_refuses_bad_arguments_in_one_line(argv: list[str]
 def test_a_bad_argument_under_json_is_also_one_object_on_stdout(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, err = run(capsys, "train", "--lr", "0", "--json")
     assert code == 2
-    assert json.loads(out) == {"ok": False, "error": "--lr: got 0.0, expected a positive number."}
-    assert err == "gradcheck-xor train: error: --lr: got 0.0, expected a positive number.\n"
+    assert json.loads(out) == {"ok": False, "error": "--learning-rate: got 0.0, expected a positive number."}
+    assert err == "gradcheck-xor train: error: --learning-rate: got 0.0, expected a positive number.\n"
 
 
 @pytest.mark.parametrize(
@@ -171,7 +171,7 @@ FAST = {
 NUMERIC_OPTIONS = [
     ("notebook", "--seed"),
     ("notebook", "--steps"),
-    ("notebook", "--lr"),
+    ("notebook", "--learning-rate"),
     ("train", "--seed"),
     ("train", "--steps"),
     ("train", "--lr"),

@@ -473,7 +473,7 @@ def test_sweep_command_prints_the_report(capsys):
     [
         (["--seeds", "0"], "--seeds: got 0, expected a positive integer."),
         (["--steps", "0"], "--steps: got 0, expected a positive integer."),
-        (["--lr", "nan"], "--lr: got nan, expected a finite number."),
+        (["--lr", "nan"], "--learning-rate: got nan, expected a finite number."),
         (["--init-scale", "inf"], "--init-scale: got inf, expected a finite number."),
         (["--first-seed", "-1"], "expected seeds in [0, 4294967295]"),
         (["--plot", "out.jpg"], "--plot: got 'out.jpg', expected a file name ending in .png."),

@@ -105,7 +105,7 @@ def test_train_plot_writes_a_png(capsys, tmp_path: Path):
     ("argv", "message"),
     [
         (["--steps", "0"], "--steps: got 0, expected a positive integer."),
-        (["--lr", "inf"], "--lr: got inf, expected a finite number."),
+        (["--lr", "inf"], "--learning-rate: got inf, expected a finite number."),
         (["--save", "out.txt"], "--save: got 'out.txt', expected a file name ending in .json, .npz"),
         (["--plot", "out.svg"], "--plot: got 'out.svg', expected a file name ending in .png."),
         (["--params", "missing.json"], "missing.json"),
