@@ -32,7 +32,8 @@ it on that data (a sample whose inputs are all zero, inputs of both signs for a 
 an output layer without a bias that gives 0 everywhere), the draw is rejected and
 hypothesis draws again.
 
-This module imports hypothesis, which is a test dependency; the core never imports it.
+This module imports hypothesis, which the ``pytest`` extra installs
+(``pip install 'gradcheck-xor[pytest]'``); the core never imports it.
 """
 
 from __future__ import annotations
@@ -41,8 +42,17 @@ import math
 from typing import Any, Literal
 
 import numpy as np
-from hypothesis import assume
-from hypothesis import strategies as st
+
+try:
+    from hypothesis import assume
+    from hypothesis import strategies as st
+except ModuleNotFoundError as exc:  # only hypothesis itself missing; a broken install says its own
+    if exc.name != "hypothesis":
+        raise
+    raise ImportError(
+        "gradcheck_xor.strategies needs hypothesis, which is not installed: "
+        "pip install 'gradcheck-xor[pytest]'"
+    ) from None
 
 from gradcheck_xor import network as nw
 from gradcheck_xor.model import xor_data
