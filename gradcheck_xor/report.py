@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck_xor import _differences as diff
+from gradcheck_xor import _html
 from gradcheck_xor import network as nw
 from gradcheck_xor._json import jsonable
 
@@ -42,14 +43,15 @@ class ElementCheck:
     note: str
 
 
-@dataclasses.dataclass(frozen=True, eq=False)
-class GradcheckReport:
+@dataclasses.dataclass(frozen=True, eq=False, repr=False)
+class GradcheckReport(_html.Displayed):
     """What a check found: a verdict, its evidence and a table per element.
 
     ``analytic``, ``numeric``, ``rtol``, ``atol`` and ``passed`` have shape
     (points, layouts, elements); ``method`` (points, elements) says how each element was
     judged (:data:`gradcheck_xor.gradcheck.METHODS`). ``X`` and ``Y`` are the data checked,
-    in the network's layout (labels 2-D).
+    in the network's layout (labels 2-D). In Jupyter it shows as its explanation with the
+    worst rows (``_repr_html_``, ``_repr_pretty_``); its ``repr`` is one line.
     """
 
     verdict: str
@@ -187,6 +189,23 @@ class GradcheckReport:
     def __str__(self) -> str:
         return _explain(self)
 
+    def __repr__(self) -> str:
+        failed = int((~self.passed).sum())
+        what = "directions" if self.fast else "elements"
+        return f"<GradcheckReport {self.verdict}: {failed} of {self.passed.size} {what} disagree>"
+
+    def _repr_html_(self) -> str:
+        lines = []
+        first, *rest = _prose(self)
+        for line in [first.removeprefix(f"{self.verdict}: "), *rest]:  # the title shows the verdict
+            label, sep, text = line.partition(": ")
+            lines.append((label, text) if sep and label in _LABELS else ("", line))
+        failed = not self.passed.all()
+        rows = [_cells(r) for r in self.worst(_HTML_ROWS, merge_layouts=True)] if self.computed.any() else []
+        caption = ("Worst elements" if failed else "Largest errors") + f" (of {self.passed.size})"
+        tables = [_html.table(_HEADER, rows, caption)] if rows else []
+        return _html.report("gradcheck-xor check", self.verdict, self.ok, lines, tables)
+
 
 # --- the explanation -------------------------------------------------------------------------
 
@@ -264,23 +283,30 @@ def _format_number(x: float) -> str:
     return f"{x: .6e}" if math.isfinite(x) else f" {x}"
 
 
+_HEADER = ("point", "Y", "element", "analytic", "numeric", "abs err", "rel err", "", "method")
+_HTML_ROWS = 8  # a notebook cell shows the worst few; report.format_table() has them all
+_LABELS = ("Fix", "Where", "Likely cause")  # the explanation's lines that begin with a label
+
+
+def _cells(r: ElementCheck) -> tuple[str, ...]:
+    """One row of the per-element table, as the text of its cells."""
+    return (
+        r.point,
+        r.labels,
+        r.element,
+        _format_number(r.analytic),
+        _format_number(r.numeric),
+        f"{r.abs_error:.1e}",
+        f"{r.rel_error:.1e}",
+        "ok" if r.ok else "FAIL",
+        r.method + (f": {r.note}" if r.note else ""),
+    )
+
+
 def format_table(rows: Sequence[ElementCheck]) -> str:
     """The per-element table as aligned text."""
-    header = ("point", "Y", "element", "analytic", "numeric", "abs err", "rel err", "", "method")
-    body = [
-        (
-            r.point,
-            r.labels,
-            r.element,
-            _format_number(r.analytic),
-            _format_number(r.numeric),
-            f"{r.abs_error:.1e}",
-            f"{r.rel_error:.1e}",
-            "ok" if r.ok else "FAIL",
-            r.method + (f": {r.note}" if r.note else ""),
-        )
-        for r in rows
-    ]
+    header = _HEADER
+    body = [_cells(r) for r in rows]
     widths = [max(len(row[c]) for row in [header, *body]) for c in range(len(header) - 1)]
     return "\n".join(
         "  ".join(cell.ljust(w) for cell, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
@@ -329,7 +355,8 @@ def _x(report: GradcheckReport, s: int) -> str:
     return f" (x = ({', '.join(f'{v:g}' for v in x)}))" if x.size <= 4 else ""
 
 
-def _explain(report: GradcheckReport, rows: int = 8) -> str:
+def _prose(report: GradcheckReport) -> list[str]:
+    """The explanation's lines, unwrapped: the verdict and why, what was checked, the kinks."""
     total = report.passed.size
     failed = int((~report.passed).sum())
     lines = [f"{report.verdict}: {_headline(report)}"]
@@ -343,10 +370,13 @@ def _explain(report: GradcheckReport, rows: int = 8) -> str:
     lines += _kink_lines(report)
     if report.convention:
         lines.append(f"On the kink the backward follows {report.convention}.")
+    return [line for part in lines for line in part.split("\n")]
+
+
+def _explain(report: GradcheckReport, rows: int = 8) -> str:
+    failed = not report.passed.all()
     # Prose wrapped for a terminal; the table below keeps its own width.
-    text = "\n".join(
-        textwrap.fill(line, 100, subsequent_indent="  ") for part in lines for line in part.split("\n")
-    )
+    text = "\n".join(textwrap.fill(line, 100, subsequent_indent="  ") for line in _prose(report))
     if rows > 0 and report.computed.any():
         text += "\n" + ("Worst elements:" if failed else "Largest errors:") + "\n" + report.format_table(rows)
     return text
