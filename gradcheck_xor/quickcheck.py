@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcheck_xor import _html
 from gradcheck_xor import network as nw
 from gradcheck_xor._calling import TOLERANCES, Read, bind, read_gradients
 from gradcheck_xor._differences import STEP, first_layer_reach
@@ -40,9 +41,10 @@ __all__ = ["PointCheck", "check_point"]
 Backward = Callable[..., Any]
 
 
-@dataclasses.dataclass(eq=False, slots=True)
-class PointCheck:
-    """The result of :func:`check_point`; arrays are flat, in the order of ``elements``."""
+@dataclasses.dataclass(eq=False, slots=True, repr=False)
+class PointCheck(_html.Displayed):
+    """The result of :func:`check_point`; arrays are flat, in the order of ``elements``.
+    In Jupyter it shows as its ``str`` and a table of the worst elements; its ``repr`` is one line."""
 
     ok: bool
     analytic: np.ndarray  # the backward's values (NaN where it gave none)
@@ -68,6 +70,41 @@ class PointCheck:
             if not ok
         ]
         return "\n".join([f"not ok: {len(rows)} of {len(self.elements)} elements disagree", *rows])
+
+    def __repr__(self) -> str:
+        if self.problem is not None:
+            what = f"raised {self.problem['type']}" if "type" in self.problem else "returned wrong shapes"
+            return f"<PointCheck not ok: the backward {what}>"
+        state = "ok" if self.ok else "not ok"
+        return f"<PointCheck {state}: {len(self.failing)} of {len(self.elements)} elements disagree>"
+
+    def _repr_html_(self) -> str:
+        verdict = "ok" if self.ok else "not ok"
+        if self.problem is not None:  # no values to show: what went wrong is the whole story
+            return _html.report(
+                "check_point", verdict, False, [("", f"The backward {_describe(self.problem)}.")]
+            )
+        cause = f"{len(self.failing)} of {len(self.elements)} elements disagree with central differences."
+        with np.errstate(invalid="ignore"):  # inf - inf
+            error = np.abs(self.analytic - self.numeric)
+        order = np.lexsort((-np.nan_to_num(error, nan=np.inf), self.passed))[:_HTML_ROWS]  # failures first
+        rows = [
+            (
+                self.elements[i],
+                f"{self.analytic[i]:.6e}",
+                f"{self.numeric[i]:.6e}",
+                f"{error[i]:.1e}",
+                "ok" if self.passed[i] else "FAIL",
+            )
+            for i in order
+        ]
+        header = ("element", "analytic", "numeric", "abs err", "")
+        caption = "Largest errors" if self.ok else "Worst elements"
+        table = _html.table(header, rows, f"{caption} (of {len(self.elements)})")
+        return _html.report("check_point", verdict, self.ok, [("", cause)], [table])
+
+
+_HTML_ROWS = 8  # the worst few in a notebook cell; str() lists every failing element
 
 
 def _describe(problem: dict[str, Any]) -> str:
