@@ -20,7 +20,8 @@ __all__ = ["Displayed", "report", "table"]
 _CLASS = "gradcheck-xor"
 _STYLE = (
     f"<style>.{_CLASS} table{{border-collapse:collapse}}"
-    f".{_CLASS} td,.{_CLASS} th{{padding:0.1em 0.6em;text-align:left;font-family:monospace;white-space:pre}}"
+    f".{_CLASS} td,.{_CLASS} th{{padding:0.1em 0.6em;text-align:left;vertical-align:top}}"
+    f".{_CLASS} td{{font-family:monospace}}"
     f".{_CLASS} caption{{text-align:left}}</style>"
 )
 _COLOURS = {True: "#1a7f37", False: "#cf222e", None: "inherit"}

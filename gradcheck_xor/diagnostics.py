@@ -65,7 +65,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from gradcheck_xor import _losses
+from gradcheck_xor import _html, _losses
 from gradcheck_xor._checks import CHECKS, Analysis, Check
 from gradcheck_xor._checks import VANISHING_W2 as VANISHING_W2
 from gradcheck_xor._codes import ANY_NETWORK, CODES
@@ -127,11 +127,12 @@ class Finding:
         }
 
 
-@dataclass(frozen=True)
-class Report:
+@dataclass(frozen=True, repr=False)
+class Report(_html.Displayed):
     """All findings for one parameter set, most severe first, a ``summary`` of the network's
     outputs on its data (predictions, loss, whether it solves the task) and the ``network``
-    they are about."""
+    they are about. ``str(report)`` is :func:`format_report`'s text; in Jupyter it shows as
+    that text or as HTML with a table of the findings, and its ``repr`` is one line."""
 
     findings: list[Finding]
     summary: dict[str, Any] = field(default_factory=dict)
@@ -158,6 +159,24 @@ class Report:
             "findings": [f.to_dict() for f in self.findings],
             "summary": _jsonable(self.summary),
         }
+
+    def __str__(self) -> str:
+        return format_report(self)
+
+    def __repr__(self) -> str:
+        codes = ", ".join(dict.fromkeys(self.codes)) or "no findings"
+        return f"<diagnostics.Report {_tally(self)}: {codes}>"
+
+    def _repr_html_(self) -> str:
+        rows = [(f.severity, f.code, f.message, f.why, f.fix) for f in self.findings[:_HTML_ROWS]]
+        more = len(self.findings) - _HTML_ROWS
+        caption = (
+            f"Findings, most severe first{f' (the first {_HTML_ROWS}; {more} more)' if more > 0 else ''}"
+        )
+        tables = [_html.table(("severity", "code", "found", "why", "fix"), rows, caption)] if rows else []
+        lines = [("", line) for line in _overview(self)]
+        verdict = "ok" if self.ok else _GOES_WRONG
+        return _html.report("gradcheck-xor diagnose", f"{verdict}: {_tally(self)}", self.ok, lines, tables)
 
 
 # --- running the checks ------------------------------------------------------------------------
@@ -296,17 +315,31 @@ def _summary(a: Analysis) -> dict[str, Any]:
 # --- for people and for training loops -----------------------------------------------------
 
 
-def format_report(report: Report, source: str | None = None) -> str:
-    """The report as text: a summary line, then each finding with why it matters and what to do."""
+_HTML_ROWS = 8  # findings shown in a notebook cell; str(report) has them all
+_GOES_WRONG = "training from these parameters will go wrong"
+
+
+def _overview(report: Report) -> list[str]:
+    """The network (unless it is the notebook's), its outputs on the data and the loss."""
     s, net = report.summary, report.network
-    lines = [f"gradcheck-xor diagnose: {source}" if source else "gradcheck-xor diagnose"]
-    if not _notebooks(net):  # the notebook's network goes without saying
-        lines.append(f"  {net}")
+    lines = [] if _notebooks(net) else [str(net)]  # the notebook's network goes without saying
     if s:
         shape = tuple(s["labels_shape"])
-        lines.append(f"  {s['samples']} samples, labels of shape {shape}; {_outputs(net, s)}")
+        lines.append(f"{s['samples']} samples, labels of shape {shape}; {_outputs(net, s)}")
         verdict = "every sample classified correctly" if s["solved"] else "some samples misclassified"
-        lines.append(f"  {net.spec.label.removeprefix('mean ')} {s['loss']:.6f}; {verdict}")
+        lines.append(f"{net.spec.label.removeprefix('mean ')} {s['loss']:.6f}; {verdict}")
+    return lines
+
+
+def _tally(report: Report) -> str:
+    c = report.counts()
+    return f"{c['error']} error(s), {c['warning']} warning(s), {c['info']} note(s)"
+
+
+def format_report(report: Report, source: str | None = None) -> str:
+    """The report as text: a summary line, then each finding with why it matters and what to do."""
+    lines = [f"gradcheck-xor diagnose: {source}" if source else "gradcheck-xor diagnose"]
+    lines += [f"  {line}" for line in _overview(report)]
     lines.append("")
     if not report.findings:
         lines.append("No findings: nothing in these parameters stops training.")
@@ -315,9 +348,7 @@ def format_report(report: Report, source: str | None = None) -> str:
         for label, text in (("why", f.why), ("fix", f.fix)):
             lines.append(textwrap.fill(text, 96, initial_indent=f"  {label}: ", subsequent_indent="       "))
         lines.append("")
-    c = report.counts()
-    outcome = "ok" if report.ok else "training from these parameters will go wrong"
-    lines.append(f"{c['error']} error(s), {c['warning']} warning(s), {c['info']} note(s): {outcome}.")
+    lines.append(f"{_tally(report)}: {'ok' if report.ok else _GOES_WRONG}.")
     return "\n".join(lines)
 
 
