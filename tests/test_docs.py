@@ -612,6 +612,22 @@ def test_the_site_builds_strictly_with_the_api_reference_and_the_korean_pages(bu
     assert 'href="ko/tutorial/"' in index
 
 
+def test_the_korean_pages_are_marked_korean_and_the_others_english(built_site: Path) -> None:
+    site = built_site / "site"
+
+    def lang(page: Path) -> str:
+        match = re.search(r'<html lang="([^"]*)"', page.read_text(encoding="utf-8"))
+        assert match, f"{page.relative_to(site)} has no <html lang>"
+        return match[1]
+
+    korean = sorted((site / "ko").rglob("*.html"))
+    assert len(korean) == len(KOREAN)
+    others = [p for p in site.rglob("*.html") if p.relative_to(site).parts[0] != "ko"]
+    wrong = [f"{p.relative_to(site)}: {lang(p)}" for p in korean if lang(p) != "ko"]
+    wrong += [f"{p.relative_to(site)}: {lang(p)}" for p in others if lang(p) != "en"]
+    assert others and not wrong
+
+
 # --- refreshing the pages' expected outputs ----------------------------------------------------
 
 
