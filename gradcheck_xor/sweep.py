@@ -12,7 +12,8 @@ classifies every run:
 
 :func:`summarize` turns that into rates with 95% Wilson intervals and, for each diagnostic
 code, how well it predicts "not solved" (precision, recall, failure rate of flagged against
-unflagged initialisations); :func:`format_report` prints it. :func:`train_one` trains a
+unflagged initialisations), as a :class:`SweepSummary` (a dict that shows as its report in
+Jupyter); :func:`format_report` prints it. :func:`train_one` trains a
 single parameter set under the same rules, for a run you watch step by step.
 
 Update rules (``rule``): ``"notebook"`` is the tutorial's backward pass, defects included
@@ -40,8 +41,8 @@ from typing import Any, Literal
 
 import numpy as np
 
+from gradcheck_xor import _html, _sweep_numpy, model
 from gradcheck_xor import _sweep_layout as layout
-from gradcheck_xor import _sweep_numpy, model
 from gradcheck_xor import network as nw
 from gradcheck_xor._losses import HIDDEN_FUNCTIONS
 from gradcheck_xor._sweep_layout import BatchParams, Progress
@@ -51,6 +52,7 @@ __all__ = [
     "OUTCOMES",
     "RULES",
     "SweepResult",
+    "SweepSummary",
     "classify",
     "format_report",
     "initial_params",
@@ -334,7 +336,45 @@ def _proportion(k: int, n: int) -> dict[str, Any]:
     }
 
 
-def summarize(result: SweepResult) -> dict[str, Any]:
+class SweepSummary(dict[str, Any], _html.Displayed):
+    """What :func:`summarize` returns: a plain ``dict`` (``summary["counts"]["stuck"]``,
+    ``json.dumps(summary)``) that shows as its report: ``str(summary)`` is
+    :func:`format_report`'s text, Jupyter shows it as HTML tables, and its ``repr`` is one line."""
+
+    __slots__ = ()
+
+    def __str__(self) -> str:
+        return format_report(self)
+
+    def __repr__(self) -> str:
+        rates = ", ".join(f"{name} {_rate(self['rates'][name])}" for name in OUTCOMES)
+        return f"<SweepSummary {self['n_seeds']:,} seeds, rule {self['rule']}: {rates}>"
+
+    def _repr_html_(self) -> str:
+        outcomes = _html.table(
+            ("outcome", "seeds", "rate [95% Wilson interval]"),
+            [(name, f"{self['counts'][name]:,}", _pct(self["rates"][name])) for name in OUTCOMES],
+        )
+        predictors = _html.table(
+            ("code", "flagged", "precision", "recall", "fails if unflagged"),
+            [
+                (
+                    code,
+                    f"{p['flagged']:,}",
+                    _pct(p["precision"]),
+                    _pct(p["recall"]),
+                    _pct(p["failure_rate_unflagged"]),
+                )
+                for code, p in self["predictors"].items()
+            ],
+            'Diagnostic codes at initialisation as predictors of "not solved" (stuck or other)',
+        )
+        lines = [("", line.strip()) for line in _setup(self)] + [("", _PREDICTORS)]
+        verdict = f"solved {_rate(self['rates']['solved'])} of {self['n_seeds']:,} seeds"
+        return _html.report("gradcheck-xor sweep", verdict, None, lines, [outcomes, predictors])
+
+
+def summarize(result: SweepResult) -> SweepSummary:
     """The sweep as plain data (``json.dumps`` accepts it): counts, rates with 95% Wilson
     intervals, and for each diagnostic code its figures as a predictor of "not solved".
 
@@ -359,25 +399,31 @@ def summarize(result: SweepResult) -> dict[str, Any]:
             "failure_rate_unflagged": _proportion(unflagged_failed, n - n_flagged),
         }
     loss = result.final_loss[np.isfinite(result.final_loss)]
-    return {
-        "first_seed": result.first_seed,
-        "n_seeds": n,
-        "steps": result.steps,
-        "rule": result.rule,
-        "learning_rate": result.learning_rate,
-        "backend": result.backend,
-        "init": {"scale": result.init_scale, "bias": result.init_bias},
-        "counts": counts,
-        "rates": {name: _proportion(k, n) for name, k in counts.items()},
-        "final_loss": {
-            "min": float(loss.min()) if loss.size else None,
-            "median": float(np.median(loss)) if loss.size else None,
-            "max": float(loss.max()) if loss.size else None,
-        },
-        "predictors": predictors,
-        "ns_per_seed_step": result.ns_per_seed_step,
-        "seconds": dict(result.seconds),
-    }
+    return SweepSummary(
+        {
+            "first_seed": result.first_seed,
+            "n_seeds": n,
+            "steps": result.steps,
+            "rule": result.rule,
+            "learning_rate": result.learning_rate,
+            "backend": result.backend,
+            "init": {"scale": result.init_scale, "bias": result.init_bias},
+            "counts": counts,
+            "rates": {name: _proportion(k, n) for name, k in counts.items()},
+            "final_loss": {
+                "min": float(loss.min()) if loss.size else None,
+                "median": float(np.median(loss)) if loss.size else None,
+                "max": float(loss.max()) if loss.size else None,
+            },
+            "predictors": predictors,
+            "ns_per_seed_step": result.ns_per_seed_step,
+            "seconds": dict(result.seconds),
+        }
+    )
+
+
+def _rate(p: dict[str, Any]) -> str:
+    return "-" if p["value"] is None else f"{100 * p['value']:.1f}%"
 
 
 def _pct(p: dict[str, Any]) -> str:
@@ -387,9 +433,11 @@ def _pct(p: dict[str, Any]) -> str:
     return f"{100 * p['value']:5.1f}% [{100 * lo:4.1f}, {100 * hi:5.1f}]"
 
 
-def format_report(summary: dict[str, Any]) -> str:
-    """The summary as text: outcome rates, then a table of the diagnostic codes as predictors."""
-    s = summary
+_PREDICTORS = "precision = P(not solved | flagged); recall = P(flagged | not solved)."
+
+
+def _setup(s: dict[str, Any]) -> list[str]:
+    """The seeds, the initialiser, the rule and the speed; the final losses when there are any."""
     last = s["first_seed"] + s["n_seeds"] - 1
     init = s["init"]
     init_text = "notebook initialiser" + (
@@ -398,18 +446,25 @@ def format_report(summary: dict[str, Any]) -> str:
         else " (randn weights, zero biases)"
     )
     lines = [
-        f"gradcheck-xor sweep: seeds {s['first_seed']}..{last} ({s['n_seeds']:,}), {init_text}",
+        f"seeds {s['first_seed']}..{last} ({s['n_seeds']:,}), {init_text}",
         f"  rule {s['rule']}, learning rate {s['learning_rate']:g}, {s['steps']:,} steps, "
         f"backend {s['backend']}: {s['ns_per_seed_step']:.1f} ns per seed-step",
-        "",
-        "outcome   seeds    rate [95% Wilson interval]",
     ]
-    for name in OUTCOMES:
-        lines.append(f"{name:<8}{s['counts'][name]:>8,}   {_pct(s['rates'][name])}")
     fl = s["final_loss"]
     if fl["median"] is not None:
         lines.append(f"final loss: min {fl['min']:.4g}, median {fl['median']:.4g}, max {fl['max']:.4g}")
+    return lines
+
+
+def format_report(summary: dict[str, Any]) -> str:
+    """The summary as text: outcome rates, then a table of the diagnostic codes as predictors."""
+    s = summary
+    first, second, *final_loss = _setup(s)
+    lines = [f"gradcheck-xor sweep: {first}", second, "", "outcome   seeds    rate [95% Wilson interval]"]
+    for name in OUTCOMES:
+        lines.append(f"{name:<8}{s['counts'][name]:>8,}   {_pct(s['rates'][name])}")
     lines += [
+        *final_loss,
         "",
         'Diagnostic codes at initialisation as predictors of "not solved" (stuck or other):',
         f"{'code':<21}{'flagged':>8}   {'precision':<21}{'recall':<21}{'fails if unflagged':<21}",
@@ -419,7 +474,7 @@ def format_report(summary: dict[str, Any]) -> str:
             f"{code:<21}{p['flagged']:>8,}   {_pct(p['precision']):<21}{_pct(p['recall']):<21}"
             f"{_pct(p['failure_rate_unflagged']):<21}"
         )
-    lines.append("precision = P(not solved | flagged); recall = P(flagged | not solved).")
+    lines.append(_PREDICTORS)
     return "\n".join(line.rstrip() for line in lines)
 
 
