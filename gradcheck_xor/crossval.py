@@ -43,7 +43,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcheck_xor import network
+from gradcheck_xor import _html, network
 from gradcheck_xor.network import Network
 
 __all__ = ["FRAMEWORKS", "Comparison", "Stage", "compare", "disagreement", "format_comparison"]
@@ -75,9 +75,11 @@ class Stage:
     verdict: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass
-class Comparison:
-    """What :func:`compare` found; ``ok`` is false when some difference is unexplained."""
+@dataclass(repr=False)
+class Comparison(_html.Displayed):
+    """What :func:`compare` found; ``ok`` is false when some difference is unexplained.
+    ``str(comparison)`` is :func:`format_comparison`'s table; in Jupyter it shows as that text
+    or as HTML, and its ``repr`` is one line."""
 
     source: str
     network: str
@@ -101,6 +103,28 @@ class Comparison:
                 fw: value if np.isfinite(value) else None for fw, value in stage["disagreement"].items()
             }
         return {**data, "ok": self.ok}
+
+    def __str__(self) -> str:
+        return format_comparison(self)
+
+    def __repr__(self) -> str:
+        return f"<Comparison {'ok' if self.ok else 'DIFFER'}: {len(self.stages)} stages, {self.network}>"
+
+    def _repr_html_(self) -> str:
+        frameworks = _frameworks(self)
+        header = ("stage", *(_NAMES[fw] for fw in frameworks), "tolerance")
+        rows = [
+            (
+                stage.name,
+                *(_cell(stage.disagreement[fw], stage.verdict[fw]) for fw in frameworks),
+                f"{stage.tolerance:.0e}",
+            )
+            for stage in self.stages
+        ]
+        table = _html.table(header, rows, _TITLE)
+        lines = [("", line) for line in [*_head(self), *self.notes, _conclusion(self)]]
+        verdict = "agree" if self.ok else "DIFFER"
+        return _html.report("gradcheck-xor compare", verdict, self.ok, lines, [table])
 
 
 def disagreement(actual: np.ndarray | float, reference: np.ndarray | float) -> float:
@@ -423,33 +447,46 @@ def _cell(value: float, verdict: str) -> str:
     return f"{shown:>8} {verdict if verdict != 'agree' else 'ok'}"
 
 
-def format_comparison(comparison: Comparison) -> str:
-    """The comparison as a readable table, one row per stage, one column per framework."""
-    frameworks = [fw for fw in comparison.versions if fw != "numpy"]
-    names = {"torch": "PyTorch", "jax": "JAX", "numpy": "NumPy"}
-    lines = [
+_NAMES = {"torch": "PyTorch", "jax": "JAX", "numpy": "NumPy"}
+_TITLE = "largest |x - numpy| / max(max |numpy|, 1)"
+
+
+def _frameworks(comparison: Comparison) -> list[str]:
+    return [fw for fw in comparison.versions if fw != "numpy"]
+
+
+def _head(comparison: Comparison) -> list[str]:
+    """What was compared: the source and run, the network, the versions, the ReLU used."""
+    return [
         f"source: {comparison.source}; {comparison.steps:,} steps at learning rate {comparison.lr:g}",
         f"network: {comparison.network}",
-        "reference: " + ", ".join(f"{names[fw]} {v}" for fw, v in comparison.versions.items()) + "; float64",
+        "reference: " + ", ".join(f"{_NAMES[fw]} {v}" for fw, v in comparison.versions.items()) + "; float64",
         f"ReLU in the frameworks: {RELU_LABELS[comparison.relu]}",
-        "",
     ]
-    title = "largest |x - numpy| / max(max |numpy|, 1)"
-    width = max(len(title), *(len(stage.name) for stage in comparison.stages)) + 2
-    lines.append(f"{title:<{width}}" + "".join(f"{names[fw]:>15}" for fw in frameworks) + "   tolerance")
+
+
+def _conclusion(comparison: Comparison) -> str:
+    together = f"NumPy and {' and '.join(_NAMES[fw] for fw in _frameworks(comparison))}"
+    excused = sorted({v for stage in comparison.stages for v in stage.verdict.values()} & {"chaotic", "kink"})
+    if comparison.ok and not excused:
+        return f"{together} agree at every stage."
+    if comparison.ok:
+        marks = " or ".join(f"'{mark}'" for mark in excused)
+        return f"{together} agree at every stage but those marked {marks} (explained above)."
+    failed = sorted({stage.name for stage in comparison.stages if "DIFFER" in stage.verdict.values()})
+    return f"Unexplained differences in {len(failed)} stage(s): {'; '.join(failed)}."
+
+
+def format_comparison(comparison: Comparison) -> str:
+    """The comparison as a readable table, one row per stage, one column per framework."""
+    frameworks = _frameworks(comparison)
+    lines = [*_head(comparison), ""]
+    width = max(len(_TITLE), *(len(stage.name) for stage in comparison.stages)) + 2
+    lines.append(f"{_TITLE:<{width}}" + "".join(f"{_NAMES[fw]:>15}" for fw in frameworks) + "   tolerance")
     for stage in comparison.stages:
         cells = "".join(f"{_cell(stage.disagreement[fw], stage.verdict[fw]):>15}" for fw in frameworks)
         lines.append(f"{stage.name:<{width}}{cells}   {stage.tolerance:.0e}")
     lines.append("")
     lines.extend(comparison.notes)
-    together = f"NumPy and {' and '.join(names[fw] for fw in frameworks)}"
-    excused = sorted({v for stage in comparison.stages for v in stage.verdict.values()} & {"chaotic", "kink"})
-    if comparison.ok and not excused:
-        lines.append(f"{together} agree at every stage.")
-    elif comparison.ok:
-        marks = " or ".join(f"'{mark}'" for mark in excused)
-        lines.append(f"{together} agree at every stage but those marked {marks} (explained above).")
-    else:
-        failed = sorted({stage.name for stage in comparison.stages if "DIFFER" in stage.verdict.values()})
-        lines.append(f"Unexplained differences in {len(failed)} stage(s): {'; '.join(failed)}.")
+    lines.append(_conclusion(comparison))
     return "\n".join(lines)
