@@ -24,10 +24,12 @@ Two differences are explained rather than failed:
   take 1/2. The notebook's zero ``b1`` puts the (0, 0) sample on the kink for every draw.
   With ``relu="maximum"`` the gradients then differ; the stage is marked ``kink`` when the
   difference is exactly the relu'(0) = 1/2 term (NumPy's gradient with that convention).
-* ``chaotic``: a trajectory that amplifies rounding. NumPy's own run is repeated from the
-  parameters moved by one unit in the last place; when a framework's trajectory stays within
-  what that nudge grows to (times the rounding of a thousand steps) and the rule's gradients
-  agree, the frameworks' rounding, not their code, is what differs.
+* ``chaotic``: a trajectory that amplifies rounding (a saddle it escapes from, a kink it
+  crosses, a run that diverges). NumPy's own run is repeated from the parameters nudged by
+  one rounding error (eps times each array's scale, or eps below 1, as the disagreement
+  measures it); when a framework's trajectory stays within what that nudge grows to (times
+  the rounding errors of every step) and the rule's gradients agree, the frameworks'
+  rounding, not their code, is what differs.
 
 This module imports torch and jax only when :func:`compare` runs.
 """
@@ -51,8 +53,8 @@ __all__ = ["FRAMEWORKS", "Comparison", "Stage", "compare", "disagreement", "form
 FRAMEWORKS: tuple[str, ...] = ("torch", "jax")
 EVALUATION_TOLERANCE = 1e-12
 TRAJECTORY_TOLERANCE = 1e-9
-# How far beyond a one-ulp nudge's growth the frameworks' rounding may carry a trajectory:
-# they round differently at every step, a few ulps each, where the nudge is one ulp once.
+# How far beyond a one-rounding nudge's growth the frameworks' rounding may carry a trajectory:
+# they round differently at every step, a few roundings each, where the nudge is one, once.
 CHAOS_FACTOR = 1e4
 RELU_LABELS = {
     "relu": "F.relu / jax.nn.relu (relu'(0) = 0, as NumPy)",
@@ -183,6 +185,19 @@ def _numpy_train(
         params = {key: params[key] - lr * grads["d" + key] for key in net.keys}
         on_step(i, float(losses[i]))
     return params, losses
+
+
+def _nudged(net: Network, params: Params) -> Params:
+    """``params`` moved by one rounding error: eps times each array's scale (1 below 1), in
+    signs that follow no pattern of the network's (a fixed draw)."""
+    signs = np.random.default_rng(0)
+    eps = np.finfo(np.float64).eps
+    out = {}
+    for key in net.keys:
+        value = params[key]
+        step = eps * max(float(np.max(np.abs(value), initial=0.0)), 1.0)
+        out[key] = value + step * signs.choice([-1.0, 1.0], size=np.shape(value))
+    return out
 
 
 # --- the comparison -----------------------------------------------------------------------
@@ -338,23 +353,67 @@ class _Measurement:
         # A trajectory that starts from a relu'(0) difference in its first gradient follows it.
         excuses: dict[str, str | None] = {fw: "kink" for fw in sound if "kink" in gradients[fw]}
         if not excuses and max(*moved.values(), *histories.values(), 0.0) > TRAJECTORY_TOLERANCE:
-            nudged = {key: np.nextafter(params[key], np.inf) for key in net.keys}
-            far, far_losses = _numpy_train(net, rule, nudged, X, Y, steps, lr, lambda i, loss: None)
-            grown = max(
-                disagreement(far_losses, ref_losses), *(disagreement(far[k], ref_params[k]) for k in net.keys)
-            )
-            chaotic = {fw for fw in sound if max(moved[fw], histories[fw]) <= CHAOS_FACTOR * grown}
-            excuses = {fw: "chaotic" for fw in chaotic}
-            if chaotic:
-                self.notes.append(
-                    f"Under the {rule.label}, NumPy's own run started one unit in the last place away "
-                    f"ends {grown:.1e} away after {steps:,} steps: the trajectory amplifies rounding, so "
-                    "the frameworks' rounding differences grow past the tolerance. Stages marked "
-                    "'chaotic' differ by no more than that growth allows (fewer --steps or a smaller "
-                    "--lr compares further)."
-                )
+            excuses = self._rounding_grown(rule, steps, lr, (ref_params, ref_losses), trained, sound)
         self.add(f"params after {steps:,} steps ({rule.label})", TRAJECTORY_TOLERANCE, moved, excuses)
         self.add(f"loss history ({rule.label})", TRAJECTORY_TOLERANCE, histories, excuses)
+
+    def _rounding_grown(
+        self,
+        rule: _Rule,
+        steps: int,
+        lr: float,
+        reference: tuple[Params, np.ndarray],
+        trained: dict[str, tuple[Params, np.ndarray]],
+        sound: set[str],
+    ) -> dict[str, str | None]:
+        """``"chaotic"`` for the frameworks (of ``sound`` gradients) whose trajectories differ
+        from NumPy's by no more than rounding grows to on this one, with a note saying so."""
+        net, (ref_params, ref_losses) = self.net, reference
+        if not _finite(reference):
+            # Where a run overflows is decided by its last roundings: all that can be asked of
+            # the frameworks is that theirs overflows too.
+            chaotic = {fw for fw in sound if not _finite(trained[fw])}
+            where = ""
+            if not np.all(np.isfinite(ref_losses)):
+                where = f" from step {int(np.argmax(~np.isfinite(ref_losses))):,}"
+            note = (
+                f"Under the {rule.label}, NumPy's run diverges: its values overflow to inf or NaN{where}, "
+                "at a step its roundings decide. Stages marked 'chaotic' diverge in the frameworks "
+                "too (a smaller --lr compares the whole run)."
+            )
+        else:
+            far = _numpy_train(net, rule, _nudged(net, self.params), self.X, self.Y, steps, lr, _no_step)
+            grown = max(
+                disagreement(far[1], ref_losses), *(disagreement(far[0][k], ref_params[k]) for k in net.keys)
+            )
+            chaotic = {
+                fw
+                for fw in sound
+                if max(
+                    disagreement(trained[fw][1], ref_losses),
+                    *(disagreement(trained[fw][0][k], ref_params[k]) for k in net.keys),
+                )
+                <= CHAOS_FACTOR * grown
+            }
+            note = (
+                f"Under the {rule.label}, NumPy's own run started one rounding error away "
+                f"ends {grown:.1e} away after {steps:,} steps: the trajectory amplifies rounding, so "
+                "the frameworks' rounding differences grow past the tolerance. Stages marked "
+                "'chaotic' differ by no more than that growth allows (fewer --steps or a smaller "
+                "--lr compares further)."
+            )
+        if chaotic:
+            self.notes.append(note)
+        return {fw: "chaotic" for fw in chaotic}
+
+
+def _no_step(i: int, loss: float) -> None:
+    pass
+
+
+def _finite(run: tuple[Params, np.ndarray]) -> bool:
+    params, losses = run
+    return bool(np.all(np.isfinite(losses))) and all(np.all(np.isfinite(v)) for v in params.values())
 
 
 @contextlib.contextmanager
@@ -417,12 +476,13 @@ def compare(
     X, Y = network.as_data(net, X, Y)
     modules = {name: reference_impls.load(name) for name in frameworks}
     if progress is None:
-        progress = lambda desc: ((lambda i, loss: None), (lambda: None))  # noqa: E731
+        progress = lambda desc: (_no_step, (lambda: None))  # noqa: E731
     cache = network.forward(net, params, X)
     kinks = _hidden_kinks(net, cache)
     measured = _Measurement(net, params, X, Y, modules)
     rules = _rules(net)
-    with _one_torch_thread("torch" in modules):
+    # A learning rate that makes the runs diverge is not an error: their inf and NaN are compared.
+    with _one_torch_thread("torch" in modules), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         verdicts = measured.evaluations(rules, relu, bool(kinks))
         for rule in rules:
             measured.trajectories(rule, steps, lr, relu, progress, verdicts[rule.key])

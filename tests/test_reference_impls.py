@@ -18,6 +18,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from gradcheck_xor import model, notebook, strategies
+from gradcheck_xor import network as nw
 
 X, Y = model.xor_data()
 GRADS = ("dW1", "db1", "dW2", "db2")
@@ -143,16 +144,18 @@ def test_state_dict_uses_the_agreed_keys_and_round_trips(torch_xor):
     state = torch_xor.to_state_dict(params)
     shapes = {key: tuple(value.shape) for key, value in state.items()}
     assert shapes == {
-        "hidden.weight": (2, 2),
-        "hidden.bias": (2,),
-        "output.weight": (1, 2),
-        "output.bias": (1,),
+        "layers.0.weight": (2, 2),
+        "layers.0.bias": (2,),
+        "layers.1.weight": (1, 2),
+        "layers.1.bias": (1,),
     }
     assert all(value.dtype == torch.float64 for value in state.values())
     net = torch_xor.XorNet().double()
     net.load_state_dict(state)
     back = torch_xor.from_state_dict(net.state_dict())
+    assert set(back) == set(model.PARAM_SHAPES)
     for name in model.PARAM_SHAPES:
+        assert back[name].shape == params[name].shape
         np.testing.assert_array_equal(back[name], params[name])
     logits = net(torch.tensor(X.T)).detach().numpy()
     np.testing.assert_allclose(logits.T, model.forward(params, X)["Z2"], rtol=1e-12, atol=1e-12)
@@ -194,22 +197,35 @@ def test_jax_computes_in_float64_without_changing_the_callers_x64_setting(jax_xo
 
 # --- bad input ------------------------------------------------------------------------
 
+COLUMNS = "(columns layout: W_l is (n_l, n_{l-1}))"
 _BAD_CALLS = {
     "missing parameter": (
-        lambda impl: impl.forward({"W1": np.zeros((2, 2))}, X),
-        "Missing parameter 'b1': expected an array of shape (2, 1).",
+        lambda impl: impl.forward({"W1": np.zeros((2, 2))}, X, net=nw.XOR),
+        "b1 is missing; expected an array of shape (2, 1) for the 2-2-1 network "
+        "(relu hidden, sigmoid output, bce loss, columns layout).",
+    ),
+    "layers that do not chain": (
+        lambda impl: impl.forward({**model.init_params(0), "W2": np.zeros((1, 3))}, X),
+        f"W2 has shape (1, 3); expected (1, 2) to follow W1 (2, 2) {COLUMNS}.",
     ),
     "W2 given as a vector": (
         lambda impl: impl.loss({**model.init_params(0), "W2": np.zeros(2)}, X, Y),
-        "Shape mismatch for W2: got (2,), expected (1, 2).",
+        "W2 has shape (2,); expected a 2-D array with at least one unit.",
     ),
     "X with samples along rows": (
         lambda impl: impl.gradients(model.init_params(0), X.T[:3], Y),
-        "Shape mismatch for X: got (3, 2), expected (2, m) with m >= 1.",
+        f"X has shape (3, 2); expected (2, m) for W1 {COLUMNS}.",
     ),
     "labels of the wrong length": (
         lambda impl: impl.gradients(model.init_params(0), X, Y[:, :3]),
-        "Shape mismatch for Y: got (1, 3), expected (4,) or (1, 4).",
+        "Y has shape (1, 3); expected (1, 4) or (4,) for 4 samples and 1 output (columns layout).",
+    ),
+    "a rule for another output": (
+        lambda impl: impl.gradients(
+            model.init_params(0), X, Y, net=nw.Network.from_widths((2, 2, 2), output="softmax"), rule="bce"
+        ),
+        "loss='bce' does not go with output='softmax'; expected cross-entropy, cross-entropy-sum, "
+        "mse, half-mse, sse, half-sse.",
     ),
     "unknown rule": (
         lambda impl: impl.train(model.init_params(0), X, Y, steps=1, lr=0.1, rule="mse"),
