@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import partial
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from cli_run import run_command
 
 from gradcheck_xor import model, notebook
+from gradcheck_xor.diagnostics import diagnose
 
 run = partial(run_command, "notebook")
 
@@ -37,6 +39,38 @@ def test_both_runs_start_from_the_same_draw_and_report_their_own_end(
         strict=True,
     ):
         assert [cell.strip() for cell in line.split("|")[2:]] == [f"{nb_a2:.4f}", f"{fixed_a2:.4f}"]
+
+
+def test_json_is_one_object_holding_both_runs_as_the_text_reports_them(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    code, out, err = run(capsys, "--seed", "1", "--steps", "500", "--learning-rate", "0.1", "--json")
+    assert code == 0 and err == "" and out.count("\n") == 1
+    data = json.loads(out)
+    assert (data["seed"], data["steps"], data["learning_rate"], data["targets"]) == (
+        1,
+        500,
+        0.1,
+        [0, 1, 1, 0],
+    )
+    # Seed 1's dead hidden unit, diagnosed in the draw, as the text's last lines say.
+    assert "dead-relu" in {f["code"] for f in data["diagnostics"]["findings"]}
+    X, Y = model.xor_data()
+    nb_end, _ = notebook.train(model.init_params(1), iterations=500, learning_rate=0.1)
+    fixed_end, _ = model.train(model.init_params(1), X, Y, steps=500, learning_rate=0.1, diagnostics=False)
+    for name, end in (("notebook", nb_end), ("corrected", fixed_end)):
+        run_ = data[name]
+        assert run_["initial_loss"] == pytest.approx(model.loss(model.init_params(1), X, Y), rel=1e-12)
+        assert run_["final_loss"] == pytest.approx(model.loss(end, X, Y), rel=1e-12)
+        np.testing.assert_allclose(run_["predictions"], model.predict(end, X)[0], rtol=1e-12)
+        np.testing.assert_allclose(run_["params"]["W2"], end["W2"], rtol=1e-12)
+        assert run_["solved"] is (run_["outcome"] == "solved")
+        assert [f["code"] for f in run_["diagnostics"]["findings"]] == [
+            f.code for f in diagnose(end).findings
+        ]
+    _, text, _ = run(capsys, "--seed", "1", "--steps", "500", "--lr", "0.1")
+    solved = "corrected: solves XOR" in text.splitlines()
+    assert data["corrected"]["solved"] is solved
 
 
 def test_the_run_ends_with_the_diagnosis_of_the_draw_and_of_each_end_state(
