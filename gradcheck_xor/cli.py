@@ -851,8 +851,10 @@ def _add_check(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Check a backward pass against central finite differences of the loss, element by "
             "element, at several parameter points and for each layout its labels come in; print "
-            "the verdict, why, and the per-element table. TARGET is path/to/file.py:function; "
-            "the whole file is run first, as Python runs a script, so check only code you trust. "
+            "the verdict, why, and the per-element table. TARGET is path/to/file.py:function or "
+            "path/to/notebook.ipynb:function. Of the file (a notebook's code cells) only imports, "
+            "definitions and constant assignments run, not training loops or prints; --run-file "
+            "runs all of it, as Python runs a script. Either way its code runs: check only code you trust. "
             "The function gets its arguments by name (params, X, Y, cache, A1, Z1, W1, m, ...) "
             "or the notebook's way, backward(parameters, A1, A2, X, Y), and returns a dict keyed "
             "dW1, db1, ... (or W1, b1, ...) or a sequence in parameter order. Default: the "
@@ -861,7 +863,17 @@ def _add_check(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument(
-        "target", nargs="?", default=NOTEBOOK_TARGET, metavar="TARGET", help="path/to/file.py:function"
+        "target",
+        nargs="?",
+        default=NOTEBOOK_TARGET,
+        metavar="TARGET",
+        help="path/to/file.py:function or path/to/notebook.ipynb:function",
+    )
+    p.add_argument(
+        "--run-file",
+        action="store_true",
+        help="run every top-level statement of TARGET's file (all code cells of a notebook), not only "
+        "its imports, definitions and constants",
     )
     _add_params(
         p,
@@ -904,45 +916,6 @@ def _stdout_to_stderr(enabled: bool) -> Iterator[None]:
             os.close(saved)
 
 
-def _load_function(target: str) -> Callable[..., object]:
-    """``path/to/file.py:function`` -> the function, running the file as Python runs a script."""
-    import importlib.util
-
-    path, sep, name = target.rpartition(":")
-    if not sep or not path or not name:
-        raise UsageError(f"{target}: expected path/to/file.py:function.")
-    if not os.path.isfile(path):
-        raise UsageError(f"{path}: no such file.")
-    if not path.endswith(".py"):
-        raise UsageError(f"{path}: expected a Python file (.py).")
-    spec = importlib.util.spec_from_file_location(f"_gradcheck_xor_target_{abs(hash(path))}", path)
-    if spec is None or spec.loader is None:
-        raise UsageError(f"{path}: cannot be loaded as a Python module.")
-    module = importlib.util.module_from_spec(spec)
-    folder = os.path.dirname(os.path.abspath(path))
-    sys.path.insert(0, folder)  # its own imports resolve as when it runs as a script
-    try:
-        spec.loader.exec_module(module)
-    except KeyboardInterrupt:
-        raise
-    except BaseException as exc:  # SystemExit too: the file is unusable, never the command's exit
-        raise UsageError(f"{path}: running it raised {type(exc).__name__}: {exc}") from None
-    finally:
-        if folder in sys.path:
-            sys.path.remove(folder)
-    function: object = module
-    for part in name.split("."):
-        if not hasattr(function, part):
-            defined = sorted(n for n, v in vars(module).items() if callable(v) and not n.startswith("_"))
-            raise UsageError(
-                f"{path}: no function {name!r} (it defines: {', '.join(defined) or 'no functions'})."
-            )
-        function = getattr(function, part)
-    if not callable(function):
-        raise UsageError(f"{path}: {name!r} is not a function (its type is {type(function).__name__}).")
-    return function
-
-
 _CHECK_ROWS = 200  # the most rows of the per-element table printed; --json has them all
 
 
@@ -965,7 +938,15 @@ def _run_check(args: argparse.Namespace) -> int:
         if args.target == NOTEBOOK_TARGET:
             from gradcheck_xor.notebook import backword_propagation as backward
         else:
-            backward = _load_function(args.target)
+            from gradcheck_xor import _targets
+
+            try:
+                target = _targets.load(args.target, run_file=args.run_file, max_bytes=args.max_file_size)
+            except _targets.TargetError as exc:
+                raise UsageError(str(exc)) from None
+            for note in target.notes:
+                _say(f"gradcheck-xor check: note: {note}")
+            backward = target.function
         try:
             report = check_backward(backward, seed=args.seed, fast=args.fast, **options)
         except (UnusableTargetError, ValueError) as exc:  # the user's own errors are reported, not raised
