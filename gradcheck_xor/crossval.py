@@ -352,8 +352,11 @@ class _Measurement:
         sound = {fw for fw, verdicts in gradients.items() if "DIFFER" not in verdicts}
         # A trajectory that starts from a relu'(0) difference in its first gradient follows it.
         excuses: dict[str, str | None] = {fw: "kink" for fw in sound if "kink" in gradients[fw]}
-        if not excuses and max(*moved.values(), *histories.values(), 0.0) > TRAJECTORY_TOLERANCE:
-            excuses = self._rounding_grown(rule, steps, lr, (ref_params, ref_losses), trained, sound)
+        if not _finite((ref_params, ref_losses)):
+            excuses = self._diverged(rule, ref_losses, sound)
+        elif not excuses and max(*moved.values(), *histories.values(), 0.0) > TRAJECTORY_TOLERANCE:
+            apart = {fw: max(moved[fw], histories[fw]) for fw in trained}
+            excuses = self._rounding_grown(rule, steps, lr, (ref_params, ref_losses), apart, sound)
         self.add(f"params after {steps:,} steps ({rule.label})", TRAJECTORY_TOLERANCE, moved, excuses)
         self.add(f"loss history ({rule.label})", TRAJECTORY_TOLERANCE, histories, excuses)
 
@@ -363,48 +366,40 @@ class _Measurement:
         steps: int,
         lr: float,
         reference: tuple[Params, np.ndarray],
-        trained: dict[str, tuple[Params, np.ndarray]],
+        apart: dict[str, float],
         sound: set[str],
     ) -> dict[str, str | None]:
-        """``"chaotic"`` for the frameworks (of ``sound`` gradients) whose trajectories differ
-        from NumPy's by no more than rounding grows to on this one, with a note saying so."""
+        """``"chaotic"`` for the frameworks (of ``sound`` gradients) whose trajectories are
+        ``apart`` from NumPy's by no more than rounding grows to on this one, with a note."""
         net, (ref_params, ref_losses) = self.net, reference
-        if not _finite(reference):
-            # Where a run overflows is decided by its last roundings: all that can be asked of
-            # the frameworks is that theirs overflows too.
-            chaotic = {fw for fw in sound if not _finite(trained[fw])}
-            where = ""
-            if not np.all(np.isfinite(ref_losses)):
-                where = f" from step {int(np.argmax(~np.isfinite(ref_losses))):,}"
-            note = (
-                f"Under the {rule.label}, NumPy's run diverges: its values overflow to inf or NaN{where}, "
-                "at a step its roundings decide. Stages marked 'chaotic' diverge in the frameworks "
-                "too (a smaller --lr compares the whole run)."
-            )
-        else:
-            far = _numpy_train(net, rule, _nudged(net, self.params), self.X, self.Y, steps, lr, _no_step)
-            grown = max(
-                disagreement(far[1], ref_losses), *(disagreement(far[0][k], ref_params[k]) for k in net.keys)
-            )
-            chaotic = {
-                fw
-                for fw in sound
-                if max(
-                    disagreement(trained[fw][1], ref_losses),
-                    *(disagreement(trained[fw][0][k], ref_params[k]) for k in net.keys),
-                )
-                <= CHAOS_FACTOR * grown
-            }
-            note = (
-                f"Under the {rule.label}, NumPy's own run started one rounding error away "
-                f"ends {grown:.1e} away after {steps:,} steps: the trajectory amplifies rounding, so "
-                "the frameworks' rounding differences grow past the tolerance. Stages marked "
-                "'chaotic' differ by no more than that growth allows (fewer --steps or a smaller "
-                "--lr compares further)."
-            )
+        far = _numpy_train(net, rule, _nudged(net, self.params), self.X, self.Y, steps, lr, _no_step)
+        grown = max(
+            disagreement(far[1], ref_losses), *(disagreement(far[0][k], ref_params[k]) for k in net.keys)
+        )
+        chaotic = {fw for fw in sound if apart[fw] <= CHAOS_FACTOR * grown}
+        note = (
+            f"Under the {rule.label}, NumPy's own run started one rounding error away "
+            f"ends {grown:.1e} away after {steps:,} steps: the trajectory amplifies rounding, so "
+            "the frameworks' rounding differences grow past the tolerance. Stages marked "
+            "'chaotic' differ by no more than that growth allows (fewer --steps or a smaller "
+            "--lr compares further)."
+        )
         if chaotic:
             self.notes.append(note)
         return {fw: "chaotic" for fw in chaotic}
+
+    def _diverged(self, rule: _Rule, losses: np.ndarray, sound: set[str]) -> dict[str, str | None]:
+        """A run that overflows is compared no further: where and whether it overflows its last
+        roundings decide (and how each platform rounds near the largest float)."""
+        where = ""
+        if not np.all(np.isfinite(losses)):
+            where = f" from step {int(np.argmax(~np.isfinite(losses))):,}"
+        self.notes.append(
+            f"Under the {rule.label}, NumPy's run diverges: its values overflow to inf or NaN{where}. "
+            "Where a run overflows, its last roundings decide, so its stages are not compared "
+            "(marked 'chaotic' where they differ; a smaller --lr compares the whole run)."
+        )
+        return {fw: "chaotic" for fw in sound}
 
 
 def _no_step(i: int, loss: float) -> None:
