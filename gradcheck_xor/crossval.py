@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck_xor import _html, network
+from gradcheck_xor._json import jsonable
 from gradcheck_xor.network import Network
 
 __all__ = ["FRAMEWORKS", "Comparison", "Stage", "compare", "disagreement", "format_comparison"]
@@ -98,13 +99,9 @@ class Comparison(_html.Displayed):
         return all(v != "DIFFER" for stage in self.stages for v in stage.verdict.values())
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready data; a non-finite disagreement (a NaN or infinite value) is None."""
-        data = asdict(self)
-        for stage in data["stages"]:
-            stage["disagreement"] = {
-                fw: value if np.isfinite(value) else None for fw, value in stage["disagreement"].items()
-            }
-        return {**data, "ok": self.ok}
+        """Plain JSON-ready data, in the encoding of every ``--json`` output: a non-finite
+        disagreement (a run that diverged) is the string "inf" or "nan"."""
+        return jsonable({**asdict(self), "ok": self.ok})
 
     def __str__(self) -> str:
         return format_comparison(self)

@@ -161,6 +161,13 @@ def test_to_dict_is_plain_json(frameworks):
     assert [stage["name"] for stage in data["stages"]] == XOR_STAGES
 
 
+def test_a_non_finite_disagreement_is_written_in_words_in_json():
+    stage = crossval.Stage("loss history (BCE rule)", 1e-9, {"torch": np.inf, "jax": np.nan}, {})
+    comparison = crossval.Comparison("s", str(nw.XOR), 1, 0.1, "relu", {}, [], [stage], [])
+    data = json.loads(json.dumps(comparison.to_dict(), allow_nan=False))
+    assert data["stages"][0]["disagreement"] == {"torch": "inf", "jax": "nan"}
+
+
 def test_subnormal_parameters_get_a_note_about_jax_flushing_them_to_zero(frameworks):
     params = {**model.init_params(0, bias=0.1), "b2": np.array([[1e-310]])}
     comparison = crossval.compare(params, steps=STEPS, frameworks=frameworks)
