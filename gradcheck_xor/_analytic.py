@@ -24,8 +24,10 @@ class Analytic:
     """What the code returned, per (point, layout): values, tolerances, and what went wrong."""
 
     values: np.ndarray  # (points, layouts, n_params), NaN where it returned nothing usable
-    rtol: np.ndarray
+    rtol: np.ndarray  # the tolerances of the dtype each value came in
     atol: np.ndarray
+    sharp: np.ndarray  # float64 values
+    floor: np.ndarray  # the rounding each value carries by construction
     status: np.ndarray  # (points, layouts): "ok", "raised" or "shape"
     problems: dict[tuple[int, int], dict[str, Any]]
 
@@ -39,15 +41,18 @@ def returned(setup: Setup, read: Reader) -> Analytic:
     values = np.full((n, lay, P), np.nan)
     rtol = np.full((n, lay, P), TOLERANCES[_F64][0])
     atol = np.full((n, lay, P), TOLERANCES[_F64][1])
+    sharp = np.zeros((n, lay, P), dtype=bool)
+    floor = np.zeros((n, lay, P))
     status = np.full((n, lay), "ok", dtype=object)
     problems: dict[tuple[int, int], dict[str, Any]] = {}
     for i, params in enumerate(setup.points):
         for j, (got, kind) in enumerate(read(params, list(setup.labels.values()))):
             if isinstance(got, Read):
                 values[i, j], rtol[i, j], atol[i, j] = got.values, got.rtol, got.atol
+                sharp[i, j], floor[i, j] = got.sharp, got.floor
             else:
                 status[i, j], problems[i, j] = kind, got
-    return Analytic(values, rtol, atol, status, problems)
+    return Analytic(values, rtol, atol, sharp, floor, status, problems)
 
 
 def backward_reader(backward: Backward, call_with: Callable[..., Any] | None, setup: Setup) -> Reader:
@@ -112,7 +117,7 @@ def step_reader(
         if isinstance(got, Read):
             # (old - new) / lr keeps the round-off of old and new, magnified by 1 / lr.
             scale = np.concatenate([np.abs(params[k]).ravel() for k in net.keys])
-            got = dataclasses.replace(got, atol=got.atol + 4 * np.finfo(np.float64).eps * scale / lr)
+            got = dataclasses.replace(got, floor=got.floor + 4 * np.finfo(np.float64).eps * scale / lr)
         return got, "shape"
 
     def read(params: Params, labels: list[np.ndarray]) -> list[tuple[Read | dict[str, Any], str]]:

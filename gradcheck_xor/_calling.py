@@ -178,22 +178,49 @@ def bind(function: Callable[..., Any], net: nw.Network, *, step: bool = False) -
         else:
             positional.append(meaning)
     if not unknown:
-        return Binding(tuple(positional), tuple(keyword))
+        return _bindable(function, Binding(tuple(positional), tuple(keyword)), net, step)
     required = [s for s in named if not s[2] and s[1] != inspect.Parameter.KEYWORD_ONLY]
     fits = len(required) == len(notebook) and all(
         _meaning(name, net, step) in (None, want)
         for (name, _, _), want in zip(required, notebook, strict=True)
     )
     if fits:
-        return Binding(notebook, ())
-    shown = getattr(function, "__qualname__", None) or repr(function)
-    which = "call(step, params, X, Y, lr)" if step else "call(backward, params, X, Y)"
+        return _bindable(function, Binding(notebook, ()), net, step)
     raise UnusableTargetError(
-        f"{shown} takes {unknown[0]!r}, which the oracle cannot supply. Arguments are passed by name: "
-        f"{vocabulary(net, step=step)}; or positionally as the notebook's "
+        f"{_shown(function)} takes {unknown[0]!r}, which the oracle cannot supply. {_how(net, step)}"
+    )
+
+
+def _shown(function: Callable[..., Any]) -> str:
+    return getattr(function, "__qualname__", None) or repr(function)
+
+
+def _how(net: nw.Network, step: bool) -> str:
+    which = "call(step, params, X, Y, lr)" if step else "call(backward, params, X, Y)"
+    return (
+        f"Arguments are passed by name: {vocabulary(net, step=step)}; or positionally as the notebook's "
         f"({', '.join(_notebook_order(net)).replace('params', 'parameters')}). For anything else pass "
         f"call=, a function {which} that calls it."
     )
+
+
+def _bindable(function: Callable[..., Any], binding: Binding, net: nw.Network, step: bool) -> Binding:
+    """``binding``, once Python agrees that the function takes it: an argument list that does
+    not bind (a required keyword-only argument beside the notebook's five, say) makes the
+    function unusable, where a TypeError raised inside its body is its own failure."""
+    try:
+        signature = inspect.signature(function)
+    except (TypeError, ValueError):  # Python cannot say (some builtins): the call will tell
+        return binding
+    try:
+        signature.bind(*binding.positional, **{arg: name for arg, name in binding.keyword})
+    except TypeError as exc:
+        given = [*binding.positional, *(f"{arg}={name}" for arg, name in binding.keyword)]
+        raise UnusableTargetError(
+            f"{_shown(function)}{signature} cannot be called as {_shown(function)}({', '.join(given)}): "
+            f"{exc}. {_how(net, step)}"
+        ) from None
+    return binding
 
 
 def forward_values(
@@ -265,11 +292,15 @@ def call(function: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, 
 
 @dataclasses.dataclass(frozen=True)
 class Read:
-    """Gradients read from a result: flat values in parameter order and their tolerances."""
+    """Gradients read from a result: flat values in parameter order, the tolerances of their
+    dtype, which of them are float64 (judged to float64's precision where the exact gradient
+    is known), and the rounding they carry by construction (a training step's update)."""
 
     values: np.ndarray  # (n_params,) float64
     rtol: np.ndarray
     atol: np.ndarray
+    sharp: np.ndarray  # bool
+    floor: np.ndarray
 
 
 def _lookup(result: Mapping[Any, Any], keys: Sequence[str]) -> list[Any] | None:
@@ -306,7 +337,13 @@ def read_gradients(result: Any, net: nw.Network) -> Read | dict[str, Any]:
         ):
             rtol, atol = TOLERANCES[_F64]
             n = net.n_params
-            return Read(np.concatenate(arrays, axis=None), np.full(n, rtol), np.full(n, atol))
+            return Read(
+                np.concatenate(arrays, axis=None),
+                np.full(n, rtol),
+                np.full(n, atol),
+                np.ones(n, bool),
+                np.zeros(n),
+            )
     try:
         if isinstance(result, Mapping):
             arrays = _lookup(result, net.grad_keys) or _lookup(result, net.keys) or [_MISSING] * len(shapes)
@@ -321,7 +358,7 @@ def read_gradients(result: Any, net: nw.Network) -> Read | dict[str, Any]:
         raise
     except BaseException as exc:  # the user's object's own code (keys, __getitem__, __len__)
         return {"key": None, "got": f"unreadable ({type(exc).__name__}: {exc})", "expected": _expected(net)}
-    values, rtol, atol = [], [], []
+    values, rtol, atol, sharp = [], [], [], []
     for key, array, shape in zip(net.grad_keys, arrays, shapes, strict=True):
         if array is _MISSING:
             return {"key": key, "got": "missing", "expected": shape}
@@ -344,4 +381,6 @@ def read_gradients(result: Any, net: nw.Network) -> Read | dict[str, Any]:
         values.append(value.astype(np.float64, copy=False).reshape(-1))
         rtol.append(np.full(value.size, r))
         atol.append(np.full(value.size, a))
-    return Read(np.concatenate(values), np.concatenate(rtol), np.concatenate(atol))
+        sharp.append(np.full(value.size, (r, a) == TOLERANCES[_F64]))
+    flat = np.concatenate(values)
+    return Read(flat, np.concatenate(rtol), np.concatenate(atol), np.concatenate(sharp), np.zeros(flat.size))

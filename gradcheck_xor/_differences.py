@@ -360,12 +360,23 @@ class Differences:
     right: np.ndarray
     kinks: Kinks
     roundoff: np.ndarray  # (k,) a bound on the rounding error of the difference each is judged by
+    # Where the losses at +-2h of every direction are at hand: Richardson's extrapolation of
+    # the central differences at h and 2h, and a bound on its error (what it can resolve).
+    richardson: np.ndarray | None = None
+    resolution: np.ndarray | None = None
 
 
 def _assemble(
-    L0: float, Lh: np.ndarray, L2: np.ndarray | None, near: np.ndarray, kinked: Kinks, step: float
+    L0: float,
+    Lh: np.ndarray,
+    L2: np.ndarray | None,
+    near: np.ndarray,
+    kinked: Kinks,
+    step: float,
+    L2_all: np.ndarray | None = None,
 ) -> Differences:
-    """From the losses at -h, +h (2, k) and, for the directions ``near`` (indices), at -2h, +2h."""
+    """From the losses at -h, +h (2, k) and, for the directions ``near`` (indices), at -2h,
+    +2h; ``L2_all``: those of every direction, for Richardson's extrapolation."""
     half = 0.5 / step
     central = (Lh[1] - Lh[0]) * half
     left = np.full_like(central, np.nan)
@@ -378,7 +389,15 @@ def _assemble(
     # a one-sided one 3 + 4 + 1 of them; doubled, for the sums behind each loss. Next to the
     # tolerances this matters only where the loss is large and the gradient element small.
     roundoff = np.where(kinked.method == CENTRAL, 2.0, 8.0) * (_EPS * abs(L0) / step)
-    return Differences(central, left, right, kinked, roundoff)
+    richardson = resolution = None
+    if L2_all is not None:
+        # D(h) = g + c h^2 + O(h^4), so (4 D(h) - D(2h)) / 3 = g + O(h^4): the h^2 error the
+        # two differences show, |D(h) - D(2h)| = 3 |c| h^2, bounds what is left of it (and
+        # grows with a loss noisier than float64's rounding); 8 eps |L| / h bounds the rest.
+        wide = (L2_all[1] - L2_all[0]) * (0.5 * half)
+        richardson = central + (central - wide) / 3
+        resolution = 2 * np.abs(central - wide) + 8 * _EPS * abs(L0) / step
+    return Differences(central, left, right, kinked, roundoff, richardson, resolution)
 
 
 def _network_losses(trace: Trace) -> Callable[[np.ndarray], np.ndarray]:
@@ -420,9 +439,8 @@ def per_element(
     for row, k in zip(L, kinked, strict=True):
         Lm2, Lm1, Lp1, Lp2 = row[1:].reshape(4, P)
         near = np.flatnonzero(k.method != CENTRAL)
-        out.append(
-            _assemble(float(row[0]), np.stack([Lm1, Lp1]), np.stack([Lm2[near], Lp2[near]]), near, k, step)
-        )
+        L2 = np.stack([Lm2, Lp2])
+        out.append(_assemble(float(row[0]), np.stack([Lm1, Lp1]), L2[:, near], near, k, step, L2))
     return out
 
 
@@ -432,14 +450,18 @@ def along(
     kinked: Kinks,
     step: float,
     losses: Callable[[np.ndarray], np.ndarray] | None = None,
+    extrapolate: bool = False,
 ) -> Differences:
-    """Differences along directions ``V`` (k, n_params); ``kinked`` says how each is judged."""
+    """Differences along directions ``V`` (k, n_params); ``kinked`` says how each is judged;
+    ``extrapolate``: Richardson's extrapolation too (the losses at +-2h of every direction)."""
     losses = losses or _network_losses(trace)
     near = np.flatnonzero(kinked.method != CENTRAL)
-    ts = (-step, step, -2 * step, 2 * step) if near.size else (-step, step)
+    wide = near.size > 0 or extrapolate
+    ts = (-step, step, -2 * step, 2 * step) if wide else (-step, step)
     L = flat_losses(losses, trace.theta, V, ts)
-    L0 = float(losses(trace.theta[None])[0]) if near.size else trace.loss
-    return _assemble(L0, L[:2], L[2:, near] if near.size else None, near, kinked, step)
+    L0 = float(losses(trace.theta[None])[0]) if wide else trace.loss
+    L2 = L[2:] if extrapolate else None
+    return _assemble(L0, L[:2], L[2:, near] if near.size else None, near, kinked, step, L2)
 
 
 def numeric_gradient(

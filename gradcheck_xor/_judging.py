@@ -1,5 +1,8 @@
-"""Judging each element: the analytic value against the numeric differences of its point,
-with the subgradient window on a kink, the convention a backward follows there, and the
+"""Judging each element: the analytic value against the exact gradient where it is known and
+the differences confirm it, to float64's precision for float64 values (:mod:`gradcheck_xor._exact`);
+against Richardson's extrapolation, to what it resolves, for a loss of the user's; and
+otherwise against the differences of its point, to the tolerances of its dtype, with the
+subgradient window on a kink. Also the convention a backward follows on a kink, and the
 record of each kink for the report."""
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import numpy as np
 from gradcheck_xor import _differences as diff
 from gradcheck_xor import network as nw
 from gradcheck_xor._calling import TOLERANCES
+from gradcheck_xor._exact import RTOL
 from gradcheck_xor._setup import Setup
 
 _F64 = np.dtype(np.float64)
@@ -19,12 +23,26 @@ _F64 = np.dtype(np.float64)
 
 @dataclasses.dataclass(frozen=True)
 class Judged:
-    """One point's judgement: arrays (layouts, k)."""
+    """One point's judgement by its differences: arrays (layouts, k)."""
 
     method: np.ndarray  # (k,)
     expected: np.ndarray
     passed: np.ndarray
     relu0: np.ndarray | None  # where the value sits between the one-sided derivatives
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdicts:
+    """One point's judgement: arrays (layouts, k) but ``method`` (k,)."""
+
+    method: np.ndarray
+    expected: np.ndarray  # what each value is judged against
+    numeric: np.ndarray  # the differences' value (Richardson's, where extrapolated)
+    passed: np.ndarray
+    coarse: np.ndarray  # within its dtype's tolerances of ``expected``: right but for precision
+    rtol: np.ndarray  # the tolerance each value is judged with
+    atol: np.ndarray
+    relu0: np.ndarray | None
 
 
 def judge(a: np.ndarray, rtol: np.ndarray, atol: np.ndarray, d: diff.Differences) -> Judged:
@@ -57,6 +75,56 @@ def judge(a: np.ndarray, rtol: np.ndarray, atol: np.ndarray, d: diff.Differences
     passed = np.abs(a - expected) <= atol + rtol * np.abs(expected)
     passed = np.where(np.broadcast_to(method == diff.SKIPPED, a.shape), np.isfinite(a), passed)
     return Judged(method, expected, passed, relu0)
+
+
+def judge_point(
+    a: np.ndarray,
+    rtol: np.ndarray,
+    atol: np.ndarray,
+    sharp: np.ndarray,
+    floor: np.ndarray,
+    d: diff.Differences,
+    exact: tuple[np.ndarray, np.ndarray] | None,
+    given: tuple[float | None, float | None] = (None, None),
+) -> Verdicts:
+    """Judge one point's values ``a`` (layouts, k).
+
+    ``rtol`` and ``atol`` are the tolerances of each value's dtype (the differences' rounding
+    and the value's own, ``floor``, included); ``sharp`` marks the float64 values; ``exact``
+    is the exact gradient and its floor (:func:`gradcheck_xor._exact.exact_gradients`),
+    None where the loss is the user's. ``given``: the caller's (rtol, atol), each replacing
+    the tolerance it names wherever it is given."""
+    by_differences = judge(a, rtol, atol, d)
+    method = by_differences.method
+    value = by_differences.expected[0]  # away from kinks the same for every layout
+    smooth = np.isin(method, (diff.CENTRAL, diff.LEFT, diff.RIGHT))
+    numeric = by_differences.expected
+    if exact is not None:
+        reference, reach = exact
+        r64, a64 = TOLERANCES[_F64]
+        # The differences confirm the exact gradient at their own tolerance; where they do
+        # not (they never should), they judge.
+        known = smooth & (np.abs(reference - value) <= a64 + r64 * np.abs(value) + d.roundoff)
+    elif d.richardson is not None:
+        reference, reach = d.richardson, d.resolution
+        known = method == diff.CENTRAL
+        numeric = np.where(known, reference, numeric)
+    else:
+        reference, reach, known = value, np.zeros_like(value), np.zeros_like(smooth)
+    expected = np.where(known, reference, by_differences.expected)
+    fine = known & sharp
+    r = np.where(fine, RTOL, rtol)
+    at = np.where(fine, reach + floor, atol)
+    if given[0] is not None:
+        r = np.full_like(r, given[0])
+    if given[1] is not None:
+        at = given[1] + floor
+    passed = by_differences.passed if given == (None, None) else judge(a, r, at, d).passed
+    with np.errstate(invalid="ignore"):
+        error = np.abs(a - expected)
+        passed = np.where(known, error <= at + r * np.abs(expected), passed)
+        coarse = np.where(known, error <= atol + rtol * np.abs(expected), by_differences.passed)
+    return Verdicts(method, expected, numeric, passed, coarse, r, at, by_differences.relu0)
 
 
 def named_convention(relu0: np.ndarray, hidden: str) -> str | None:

@@ -163,6 +163,31 @@ def _near_saturated(net: nw.Network, layers: Layers, X: np.ndarray, Y: np.ndarra
     layers[-1] = (W * scale, None if b is None else b * scale)
 
 
+def unexercised(net: nw.Network, points: tuple[Params, ...], X: np.ndarray) -> tuple[str, ...]:
+    """What none of ``points`` (the caller's layout and keys, X in the network's layout) can
+    show, read off the network's forward pass there: the states the default points are
+    chosen to reach."""
+    L, missing = net.depth, []
+    caches = [nw.forward(net, p, X) for p in points]
+    hidden = [cache[f"Z{i}"] for cache in caches for i in range(1, L)]
+    if net.hidden in KINKED and hidden:
+        if not any((Z < 0).any() for Z in hidden):
+            name = "ReLU" if net.hidden == "relu" else "leaky ReLU"
+            missing.append(
+                f"every hidden unit is on for every sample, where a missing {name} mask cannot show"
+            )
+        if not any((Z == 0).any() for Z in hidden):
+            missing.append(f"no hidden pre-activation is on a kink, so {net.hidden}'(0) is not exercised")
+    # sigmoid'(z) < 0.01 beyond |z| = 4.6; a softmax as sure of one class as that
+    saturated = any((cache[f"A{L}"] > 0.99).any() or (cache[f"A{L}"] < 0.01).any() for cache in caches)
+    if net.output != "identity" and not saturated:
+        missing.append(
+            f"no output is saturated, where a dZ{L} that keeps the {net.output}'s derivative "
+            "(half the squared error's) vanishes and the cross-entropy's does not"
+        )
+    return tuple(missing)
+
+
 def default_points(
     seed: int = 0, X: Any = None, Y: Any = None, *, network: nw.Network | None = None
 ) -> list[tuple[str, Params]]:

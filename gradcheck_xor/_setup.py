@@ -59,6 +59,8 @@ class Setup:
     losses: Callable[[np.ndarray], np.ndarray] | None  # a forward or loss of the user's
     loss: str  # what the check differentiates, in words
     own_loss: bool
+    tolerances: tuple[float | None, float | None]  # the caller's (rtol, atol), if given
+    given_only: bool  # every point is the caller's
 
     @property
     def columns(self) -> tuple[np.ndarray, np.ndarray]:
@@ -95,9 +97,11 @@ def _is_list(params: Any) -> bool:
 
 
 def _points(
-    net: nw.Network, params: ParamsArg, X: np.ndarray, Y: np.ndarray, seed: int
+    net: nw.Network, params: ParamsArg, X: np.ndarray, Y: np.ndarray, seed: int, defaults: bool | None
 ) -> list[tuple[str, Params]]:
     if params is None or isinstance(params, nw.Network):
+        if defaults is False:
+            raise ValueError("defaults=False leaves no point to check: give params, the points to check.")
         return default_points(seed, X, Y, network=net)
     if isinstance(params, Mapping):
         given = [("given", params, "params")]
@@ -112,7 +116,18 @@ def _points(
         except nw.NetworkError as exc:
             raise nw.NetworkError(f"{where}: {exc}" if where != "params" else str(exc)) from None
         points.append((name, {key: np.array(p[key], dtype=np.float64) for key in net.keys}))
-    return points
+    return points + (default_points(seed, X, Y, network=net) if defaults else [])
+
+
+def tolerance(name: str, value: Any) -> float | None:
+    """The caller's ``rtol`` or ``atol``: None, or a finite number >= 0."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name}: got {value!r}, expected a finite number >= 0.")
+    if not (np.isfinite(value) and value >= 0):
+        raise ValueError(f"{name}: got {value!r}, expected a finite number >= 0.")
+    return float(value)
 
 
 def resolve(
@@ -128,7 +143,14 @@ def resolve(
     seed: int,
     layouts: Sequence[str] | None,
     step: float,
+    rtol: float | None = None,
+    atol: float | None = None,
+    defaults: bool | None = None,
 ) -> Setup:
+    """The check's :class:`Setup`, the options checked: a bad one raises ValueError or
+    TypeError naming it before any code of the user's runs. ``defaults``: visit the default
+    points beside the caller's (None: only where the caller gives none)."""
+    tolerances = (tolerance("rtol", rtol), tolerance("atol", atol))
     if isinstance(forward, str):
         if hidden is not None and hidden != forward:
             raise ValueError(f"forward={forward!r} and hidden={hidden!r}: give the hidden activation once.")
@@ -157,7 +179,7 @@ def resolve(
         raise ValueError(
             f"Unknown label layout {unknown[0] if unknown else '(none)'!r}: expected {tuple(every)}."
         )
-    points = _points(net, params, X, Y, seed)
+    points = _points(net, params, X, Y, seed, defaults)
     labels = {name: every[name] for name in chosen}
     losses = None
     if forward is not None or user_loss is not None:
@@ -174,6 +196,8 @@ def resolve(
         losses,
         text,
         forward is None and user_loss is None,
+        tolerances,
+        not (params is None or isinstance(params, nw.Network) or defaults),
     )
 
 

@@ -1,8 +1,10 @@
 """The verdicts: what kind of wrong a backward pass is, drawn from the evidence.
 
 With the precedence of :data:`VERDICTS`, per label layout: an exception (``raised``), a
-result of the wrong shape (``shape-mismatch``), every element right (``ok``), one constant
-factor (``scaled``, with the catalogue losses that factor turns the loss checked into),
+result of the wrong shape (``shape-mismatch``), every element right (``ok``), every element
+right to its dtype's tolerances but not to float64's precision (``mismatch``, with how
+precise it is and the usual causes), one constant factor (``scaled``, with the catalogue
+losses that factor turns the loss checked into),
 the exact gradient of another network of the catalogue, hidden activation x output x loss
 (``matches-other-loss``), and otherwise ``mismatch``, with the likely mistake when one of a
 learner's usual ones explains it and the keys and points where it shows. A backward right
@@ -62,14 +64,16 @@ class Evidence:
     X: np.ndarray  # the caller's layout
     Y: np.ndarray  # 2-D, the caller's layout
     analytic: np.ndarray
-    expected: np.ndarray
-    rtol: np.ndarray
+    expected: np.ndarray  # what each value is judged against
+    rtol: np.ndarray  # the tolerances of each value's dtype: what the verdicts are drawn with
     atol: np.ndarray
-    passed: np.ndarray
+    passed: np.ndarray  # judged to float64's precision where that is known
+    coarse: np.ndarray  # within the tolerances of its dtype
     method: np.ndarray  # (points, elements)
     status: np.ndarray  # (points, layouts): "ok", "raised" or "shape"
     problems: dict[tuple[int, int], dict[str, Any]]
     own_loss: bool  # the loss checked is the network's own (not a forward or loss of the user's)
+    elements: tuple[str, ...]
     _gradients: dict[Any, np.ndarray] = dataclasses.field(default_factory=dict)
 
     @property
@@ -282,6 +286,8 @@ def _classify_layout(ev: Evidence, j: int) -> tuple[str, dict[str, Any]]:
             "A * (1 - A), which is 0 where the sigmoid saturates"
         )
         return "mismatch", {**_localise(ev, j), "cause": "not-finite", "because": because}
+    if ev.coarse[:, j].all():
+        return "mismatch", {**_localise(ev, j), **_imprecise(ev, j)}
     k = _fit(a[J], e[J])
     if k is not None and abs(k - 1) > _FACTOR_TOL and _close(a[J], k * e[J], rtol[J], atol[J]):
         if _close(a, np.zeros_like(a), rtol, atol):
@@ -295,6 +301,55 @@ def _classify_layout(ev: Evidence, j: int) -> tuple[str, dict[str, Any]]:
     if found is not None:
         return "mismatch", {**_localise(ev, j), "cause": found[0], "because": found[1]}
     return "mismatch", _localise(ev, j)
+
+
+def _relative(ev: Evidence, j: int) -> np.ndarray:
+    """(points, elements): each failing value's error relative to what it is judged against
+    (its absolute error where that is 0), NaN where it passed."""
+    a, e = ev.analytic[:, j], ev.expected[:, j]
+    with np.errstate(all="ignore"):
+        error = np.abs(a - e)
+        rel = np.where(e != 0, error / np.abs(e), error)
+    return np.where(ev.passed[:, j], np.nan, rel)
+
+
+def _imprecise(ev: Evidence, j: int) -> dict[str, Any]:
+    """Details of a backward right to its dtype's tolerances but not to float64's precision:
+    how precise it is, which elements carry the error, and the usual causes."""
+    net, L = ev.net, ev.net.depth
+    rel = _relative(ev, j)
+    precision = float(np.nanmax(rel))
+    worst = np.nanmax(np.where(np.isnan(rel), -1.0, rel), axis=0)
+    order = [int(k) for k in np.argsort(-worst, kind="stable") if worst[k] >= 0]
+    names = [ev.elements[k] for k in order]
+    keys = [g for g in net.grad_keys if any(name.startswith(f"{g}[") for name in names)]
+    output = ["d" + k for k in net.names[-1] if k is not None]
+    if len(keys) == len(net.grad_keys):
+        where = "everywhere"
+        typical = (
+            f"an epsilon inside the loss's logs (log(A{L} + 1e-7)), a clipped output "
+            f"(np.clip(A{L}, 1e-7, 1 - 1e-7)) or a float32 intermediate, which every gradient "
+            f"inherits through dZ{L}"
+        )
+    else:
+        where = f"in {', '.join(keys)}"
+        lines = "the backward through the hidden layers" if not set(keys) & set(output) else "them"
+        typical = f"a float32 intermediate or an approximation (of exp, of a derivative) in {lines}"
+    _, dz = nw.formulas(net)
+    fix = (
+        f"compute in float64 throughout (one float32 array, or float32 inputs, make the whole chain "
+        f"float32), and take dZ{L} = {dz} as it is: an epsilon or a clip belongs, if anywhere, in "
+        "the loss's value, never in its gradient. Or pass rtol= and atol= if this precision is "
+        "what you want"
+    )
+    return {
+        "cause": "imprecise",
+        "precision": precision,
+        "elements": names,
+        "because": f"right to {precision:.0e} relative {where}, where float64 allows about 1e-9: "
+        f"typical of {typical}",
+        "fix": fix,
+    }
 
 
 def _columns_of(net: nw.Network, key: str) -> slice:
@@ -322,6 +377,8 @@ def _localise(ev: Evidence, j: int) -> dict[str, Any]:
         shape = net.param_shapes[key]
         if ok[:, cols].all():
             keys[g] = "right"
+        elif ev.coarse[:, j][:, cols].all():
+            keys[g] = f"right to {np.nanmax(_relative(ev, j)[:, cols]):.0e} relative only"
         elif not np.isfinite(ag).all():
             keys[g] = "not finite (NaN or inf)"
         elif np.all(ag == 0):

@@ -78,6 +78,10 @@ def _positive(value: float) -> str | None:
     return _finite(value) or (None if value > 0 else "a positive number")
 
 
+def _non_negative(value: float) -> str | None:
+    return None if math.isfinite(value) and value >= 0 else "a finite number >= 0"
+
+
 def _at_least_one_byte(value: int) -> str | None:
     return None if value >= 1 else "a positive size"
 
@@ -93,6 +97,8 @@ _CHECKS: dict[str, Callable[[Any], str | None]] = {
     "--init-scale": _finite,
     "--init-bias": _finite,
     "--max-file-size": _at_least_one_byte,
+    "--rtol": _non_negative,
+    "--atol": _non_negative,
 }
 
 
@@ -849,8 +855,9 @@ def _add_check(subparsers: argparse._SubParsersAction) -> None:
         "check",
         help="check a backward pass against finite differences and say why it is wrong",
         description=(
-            "Check a backward pass against central finite differences of the loss, element by "
-            "element, at several parameter points and for each layout its labels come in; print "
+            "Check a backward pass against the loss's exact gradient, which central finite "
+            "differences confirm, element by element (float64 to about 1e-9 relative), at several "
+            "parameter points and for each layout its labels come in; print "
             "the verdict, why, and the per-element table. TARGET is path/to/file.py:function or "
             "path/to/notebook.ipynb:function. Of the file (a notebook's code cells) only imports, "
             "definitions and constant assignments run, not training loops or prints; --run-file "
@@ -888,6 +895,15 @@ def _add_check(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--fast", action="store_true", help="one random direction per point (the full check if it fails)"
     )
+    for name, what in (("rtol", "relative"), ("atol", "absolute")):
+        p.add_argument(
+            f"--{name}",
+            type=float,
+            metavar="TOL",
+            help=f"{what} tolerance of every element, finite and >= 0, in place of the dtype's and "
+            "float64's per-element ones: an element passes when |analytic - expected| <= atol + "
+            "rtol |expected|",
+        )
     _add_json(p)
 
 
@@ -948,7 +964,9 @@ def _run_check(args: argparse.Namespace) -> int:
                 _say(f"gradcheck-xor check: note: {note}")
             backward = target.function
         try:
-            report = check_backward(backward, seed=args.seed, fast=args.fast, **options)
+            report = check_backward(
+                backward, seed=args.seed, fast=args.fast, rtol=args.rtol, atol=args.atol, **options
+            )
         except (UnusableTargetError, ValueError) as exc:  # the user's own errors are reported, not raised
             raise UsageError(f"{args.target}: {exc}") from None
     if args.json:

@@ -2,17 +2,19 @@
 it is wrong.
 
 :func:`check_backward` calls a backward pass at several parameter points and for each label
-layout the network's labels come in, and compares what it returns with central finite
-differences of the loss, in float64, element by element; :func:`check_step` does the same
-with a training step, through its update. The network is any fully connected one
-(:mod:`gradcheck_xor.network`), the notebook's 2-2-1 XOR network by default.
+layout the network's labels come in, and compares what it returns, element by element, with
+the loss's exact gradient, confirmed by central finite differences in float64 (and with the
+differences alone where the gradient is unknown or a kink makes it one-sided);
+:func:`check_step` does the same with a training step, through its update. The network is
+any fully connected one (:mod:`gradcheck_xor.network`), the notebook's 2-2-1 XOR network by
+default.
 
 The pieces, one module each: the default points (``_points``), calling the code under check
 and reading its gradients (``_calling``), what a check is made of (``_setup``: the network,
 its points, data and label layouts), what the code returns (``_analytic``), the numeric
-differences and their kinks (``_differences``), judging each element (``_judging``), the
-verdicts (``_verdicts``) and the report (:mod:`gradcheck_xor.report`). This module joins
-them.
+differences and their kinks (``_differences``), the exact gradient and the rounding each
+element allows (``_exact``), judging each element (``_judging``), the verdicts
+(``_verdicts``) and the report (:mod:`gradcheck_xor.report`). This module joins them.
 """
 
 from __future__ import annotations
@@ -29,8 +31,9 @@ from gradcheck_xor import network as nw
 from gradcheck_xor._analytic import Reader, backward_reader, returned, step_reader
 from gradcheck_xor._calling import TOLERANCES, UnusableTargetError
 from gradcheck_xor._differences import METHODS, STEP, numeric_gradient
-from gradcheck_xor._judging import judge, kink_records, named_convention
-from gradcheck_xor._points import default_points
+from gradcheck_xor._exact import exact_gradients
+from gradcheck_xor._judging import judge_point, kink_records, named_convention
+from gradcheck_xor._points import default_points, unexercised
 from gradcheck_xor._setup import ParamsArg, Setup, UserCodeError, label_layouts, resolve
 from gradcheck_xor._verdicts import VERDICTS, Evidence, verdict
 from gradcheck_xor.report import ElementCheck, GradcheckReport
@@ -58,11 +61,9 @@ _F64 = np.dtype(np.float64)
 
 
 def _differences(
-    setup: Setup, fast: bool, seed: int
+    setup: Setup, traces: list[diff.Trace], fast: bool, seed: int
 ) -> tuple[list[diff.Differences], list[np.ndarray | None], tuple[str, ...]]:
     """Each point's differences, its directions (None: every element) and their names."""
-    Xc, Yc = setup.columns
-    traces = [diff.Trace.of(setup.net, p, Xc, Yc) for p in setup.points]
     elements = diff.Elements.of(setup.net)
     if not fast:
         names = nw.element_names(setup.net)
@@ -90,33 +91,42 @@ def _differences(
             np.concatenate([[False] * random, k.up[touched]]).astype(bool),
             tuple(dataclasses.replace(r, direction=position[r.direction]) for r in k.records),
         )
-        out.append(diff.along(t, V, sub, setup.step, setup.losses))
+        out.append(diff.along(t, V, sub, setup.step, setup.losses, extrapolate=setup.losses is not None))
         directions.append(V)
     return out, directions, tuple(labels)
 
 
 def _check(setup: Setup, read: Reader, fast: bool, seed: int) -> GradcheckReport:
     with np.errstate(all="ignore"):
+        traces = [diff.Trace.of(setup.net, p, *setup.columns) for p in setup.points]
         try:
-            diffs, directions, elements = _differences(setup, fast, seed)
+            diffs, directions, elements = _differences(setup, traces, fast, seed)
             failure = None
         except UserCodeError as exc:
             failure = exc.record
         got = returned(setup, read) if failure is None else None
         if failure is not None or got is None:
             return _failed(setup, failure or {}, fast)
-        judged, analytic, rtol, atol = [], [], [], []
+        # The loss's exact gradient, where the loss is the network's own.
+        exact, floors = exact_gradients(traces) if setup.own_loss else (None, None)
+        judged, analytic, coarse_rtol, coarse_atol = [], [], [], []
         for i, (d, V) in enumerate(zip(diffs, directions, strict=True)):
-            a, r, at = got.values[i], got.rtol[i], got.atol[i]
+            a, r, at = got.values[i], got.rtol[i], got.atol[i] + got.floor[i]
+            sharp, floor = got.sharp[i], got.floor[i]
+            known = None if exact is None or floors is None else (exact[i], floors[i])
             if V is not None:  # a direction is judged with the loosest tolerance of what it mixes
                 a = a @ V.T
                 r = np.repeat(r.max(axis=1, keepdims=True), len(V), axis=1)
                 at = np.repeat(at.max(axis=1, keepdims=True), len(V), axis=1)
+                sharp = (sharp[:, None, :] | (V == 0)[None]).all(axis=2)
+                floor = floor @ np.abs(V).T
+                if known is not None:
+                    known = (known[0] @ V.T, known[1] @ np.abs(V).T)
             at = at + d.roundoff  # a large loss rounds its differences beyond float64's atol
-            judged.append(judge(a, r, at, d))
+            judged.append(judge_point(a, r, at, sharp, floor, d, known, setup.tolerances))
             analytic.append(a)
-            rtol.append(r)
-            atol.append(at)
+            coarse_rtol.append(r)
+            coarse_atol.append(at)
         ok = got.status == "ok"
         passed = np.stack([j.passed for j in judged]) & ok[:, :, None]
         if fast and not passed.all():
@@ -149,20 +159,28 @@ def _check(setup: Setup, read: Reader, fast: bool, seed: int) -> GradcheckReport
                 setup.Y,
                 np.stack(analytic),
                 expected,
-                np.stack(rtol),
-                np.stack(atol),
+                np.stack(coarse_rtol),
+                np.stack(coarse_atol),
                 passed,
+                np.stack([j.coarse for j in judged]) & ok[:, :, None],
                 method,
                 got.status,
                 got.problems,
                 setup.own_loss,
+                tuple(elements),
             )
             name, details = verdict(evidence)
+        given = {k: v for k, v in zip(("rtol", "atol"), setup.tolerances, strict=True) if v is not None}
+        if given:
+            details["tolerances"] = given
         kinks = [
             record
             for point, d, j in zip(setup.names, diffs, judged, strict=True)
             for record in kink_records(setup, d, j, point, elements)
         ]
+        if exact is not None and directions[0] is not None:
+            exact = np.stack([e @ V.T for e, V in zip(exact, directions, strict=True)])  # type: ignore[union-attr]
+    n = len(setup.points)
     return GradcheckReport(
         verdict=name,
         details=details,
@@ -173,9 +191,9 @@ def _check(setup: Setup, read: Reader, fast: bool, seed: int) -> GradcheckReport
         X=setup.X,
         Y=setup.Y,
         analytic=np.stack(analytic),
-        numeric=expected,
-        rtol=np.stack(rtol),
-        atol=np.stack(atol),
+        numeric=np.stack([np.broadcast_to(j.numeric, passed.shape[1:]) for j in judged]),
+        rtol=np.stack([np.broadcast_to(j.rtol, passed.shape[1:]) for j in judged]),
+        atol=np.stack([np.broadcast_to(j.atol, passed.shape[1:]) for j in judged]),
         passed=passed,
         method=method,
         computed=ok,
@@ -184,6 +202,9 @@ def _check(setup: Setup, read: Reader, fast: bool, seed: int) -> GradcheckReport
         loss=setup.loss,
         fast=fast,
         network=setup.net,
+        exact=np.full((n, len(elements)), np.nan) if exact is None else exact,
+        expected=expected,
+        unexercised=unexercised(setup.net, setup.points, setup.X) if setup.given_only else (),
     )
 
 
@@ -212,6 +233,9 @@ def _failed(setup: Setup, failure: dict[str, Any], fast: bool) -> GradcheckRepor
         loss=setup.loss,
         fast=fast,
         network=setup.net,
+        exact=np.full((n, P), np.nan),
+        expected=nan.copy(),
+        unexercised=(),
     )
 
 
@@ -231,6 +255,9 @@ def check_backward(
     fast: bool = False,
     step: float = STEP,
     forward: str | Callable[..., Any] | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    defaults: bool | None = None,
 ) -> GradcheckReport:
     """Check that ``backward`` returns the gradient of the network's loss.
 
@@ -250,14 +277,26 @@ def check_backward(
     or a sequence in parameter order. ``layouts``: the label layouts to call it with
     (:func:`label_layouts`). ``fast``: one random direction per point (two losses instead of
     one per element); if that disagrees, the full check runs and explains. Exceptions raised
-    by your functions are reported, never propagated; a backward the oracle cannot call is
-    an :class:`UnusableTargetError` (a TypeError).
+    by your functions are reported, never propagated; a backward the oracle cannot call (its
+    arguments cannot be bound as they would be passed) is an :class:`UnusableTargetError`
+    (a TypeError) naming what it takes and how it would be called.
+
+    Each float64 element is judged against the loss's exact gradient
+    (:func:`gradcheck_xor.network.gradients`, confirmed element by element by the
+    differences) to about 1e-9 relative, with an absolute floor from the element's scale; a
+    loss or forward of your own is judged by Richardson's extrapolation of the differences,
+    to what it resolves; other dtypes get their dtype's tolerances (:data:`TOLERANCES`).
+    ``rtol`` and ``atol`` (finite, >= 0) replace those tolerances where given: an element
+    passes when ``|analytic - expected| <= atol + rtol * |expected|``. ``defaults``: with
+    ``params`` given, visit the default points as well (one point rarely exercises every
+    way a backward can be wrong; the report says what the points checked cannot show).
+    The report is falsy when the backward is wrong, so ``assert check_backward(...)`` works.
     """
     if not callable(backward):
         raise TypeError(f"backward must be callable, got {type(backward).__name__}.")
     resolved = resolve(
         params, X, Y, hidden=hidden, output=output, loss=loss, layout=layout, forward=forward, seed=seed,
-        layouts=layouts, step=step,
+        layouts=layouts, step=step, rtol=rtol, atol=atol, defaults=defaults,
     )  # fmt: skip
     return _check(resolved, backward_reader(backward, call, resolved), fast, seed)
 
@@ -280,6 +319,9 @@ def check_step(
     fast: bool = False,
     step: float = STEP,
     forward: str | Callable[..., Any] | None = None,
+    rtol: float | None = None,
+    atol: float | None = None,
+    defaults: bool | None = None,
 ) -> GradcheckReport:
     """Check a training step through its update: the gradient it followed is
     ``(old - new) / lr``, compared with the loss's as :func:`check_backward` compares a
@@ -288,13 +330,15 @@ def check_step(
     The step gets its arguments as a backward does, and ``lr`` (``learning_rate``,
     ``alpha``); it may update the parameters in place (returning None or the same dict) or
     return new ones (a dict, a ``(params, ...)`` tuple, or a sequence in parameter order).
-    ``call(step, params, X, Y, lr)`` calls it any other way."""
+    ``call(step, params, X, Y, lr)`` calls it any other way. ``rtol``, ``atol`` and
+    ``defaults`` are :func:`check_backward`'s; the rounding of ``(old - new) / lr`` is added
+    to every element's ``atol``."""
     if not callable(step_function):
         raise TypeError(f"step must be callable, got {type(step_function).__name__}.")
     if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr: got {lr!r}, expected a finite number > 0.")
     resolved = resolve(
         params, X, Y, hidden=hidden, output=output, loss=loss, layout=layout, forward=forward, seed=seed,
-        layouts=layouts, step=step,
+        layouts=layouts, step=step, rtol=rtol, atol=atol, defaults=defaults,
     )  # fmt: skip
     return _check(resolved, step_reader(step_function, call, resolved, float(lr)), fast, seed)

@@ -6,9 +6,12 @@ test session can use::
     def test_my_backward(gradcheck_oracle):
         gradcheck_oracle(my_backward)            # fails with the oracle's explanation
 
-    def test_one_point(xor_data, xor_params, gradcheck_oracle):
+    def test_at_my_point(xor_data, xor_params, gradcheck_oracle):
         X, Y = xor_data
-        gradcheck_oracle(my_backward, params=xor_params, X=X, Y=Y)
+        gradcheck_oracle(my_backward, params=xor_params, X=X, Y=Y, rtol=1e-7)
+
+A point given is checked together with the oracle's default points (``defaults=False``: the
+given point alone), so that a bug the given point cannot show still fails the test.
 
 The fixtures import gradcheck-xor lazily: sessions that use none of them pay nothing.
 """
@@ -53,8 +56,10 @@ def xor_params(request: pytest.FixtureRequest) -> dict[str, Any]:
 def gradcheck_oracle(request: pytest.FixtureRequest) -> Callable[..., Any]:
     """``oracle(backward, **options)``: assert that ``backward`` is right, return the report.
 
-    The options are :func:`gradcheck_xor.check_backward`'s; ``seed`` defaults to
-    ``--gradcheck-seed``.
+    The options are :func:`gradcheck_xor.check_backward`'s (``rtol`` and ``atol`` included);
+    ``seed`` defaults to ``--gradcheck-seed``; with ``params`` given the default points are
+    checked too unless ``defaults=False``
+    (:func:`gradcheck_xor.testing.assert_backward_correct`).
     """
     from gradcheck_xor.testing import assert_backward_correct
 

@@ -31,9 +31,12 @@ from gradcheck_xor import _html
 from gradcheck_xor import network as nw
 from gradcheck_xor._calling import TOLERANCES, Read, bind, read_gradients
 from gradcheck_xor._differences import STEP, first_layer_reach
+from gradcheck_xor._exact import RTOL as _SHARP
+from gradcheck_xor._exact import roundings
 from gradcheck_xor._losses import HIDDEN_FUNCTIONS
 from gradcheck_xor._losses import terms as loss_terms
 from gradcheck_xor._points import xor_data
+from gradcheck_xor._setup import tolerance
 from gradcheck_xor.gradcheck import check_backward, label_layouts
 
 __all__ = ["PointCheck", "check_point"]
@@ -48,11 +51,17 @@ class PointCheck(_html.Displayed):
 
     ok: bool
     analytic: np.ndarray  # the backward's values (NaN where it gave none)
-    numeric: np.ndarray  # what each should be: the central difference (on a kink: the
-    #                      subgradient between the one-sided differences nearest the analytic)
+    numeric: np.ndarray  # the central difference (on a kink: the subgradient between the
+    #                      one-sided differences nearest the analytic)
     passed: np.ndarray  # bool
     problem: dict[str, Any] | None  # the backward raised or returned the wrong shapes: what
     elements: tuple[str, ...]
+    expected: np.ndarray  # what each is judged against: the exact gradient the differences
+    #                       confirm (on a kink: the differences)
+    tolerance: np.ndarray  # the largest |analytic - expected| that passes
+
+    def __bool__(self) -> bool:
+        return self.ok
 
     @property
     def failing(self) -> list[str]:
@@ -63,10 +72,12 @@ class PointCheck(_html.Displayed):
         if self.problem is not None:
             return f"not ok: the backward {_describe(self.problem)}"
         if self.ok:
-            return f"ok: all {len(self.elements)} elements agree with central differences"
+            return f"ok: all {len(self.elements)} elements agree with the exact gradient and its differences"
         rows = [
-            f"  {name}: analytic {a:.6e}, numeric {n:.6e}"
-            for name, a, n, ok in zip(self.elements, self.analytic, self.numeric, self.passed, strict=True)
+            f"  {name}: analytic {a:.6e}, expected {e:.6e} (within {t:.1e})"
+            for name, a, e, t, ok in zip(
+                self.elements, self.analytic, self.expected, self.tolerance, self.passed, strict=True
+            )
             if not ok
         ]
         return "\n".join([f"not ok: {len(rows)} of {len(self.elements)} elements disagree", *rows])
@@ -137,6 +148,9 @@ _UNITS = np.ones(3)
 # |theta|_1 (1 + max|X|) below this bounds every number of the quick path by 1e100, and
 # their products by 1e200: nothing overflows.
 _LARGE = 1e100
+_SAMPLES = 64  # more samples than this: the full check's arrays beat a loop over the samples
+_EPS = float(np.finfo(np.float64).eps)
+_TINY = float(np.finfo(np.float64).tiny)
 _DEFAULT_X, _DEFAULT_Y = xor_data(_XOR)
 
 
@@ -194,11 +208,71 @@ def _constants(step: float, shape: tuple[int, int], x: bytes, y: bytes) -> tuple
     central = np.repeat(elements[:, None, :] / (2 * step * _XOR.spec.normaliser(1, m)), m, axis=1)
     # (10, k) rather than (k, 10): NumPy's vector-matrix product is quicker this way
     scale = 1.0 + float(np.abs(X).max(initial=0.0))
-    return affine.T.copy(), central.reshape(-1, P), first_layer_reach(X, step), scale
+    Yv = np.frombuffer(y)
+    # Per sample, what the exact gradient and its scale read: x, |x|, y, 1 - y, |y|.
+    samples = tuple(
+        (x0, x1, abs(x0), abs(x1), yv, 1.0 - yv, abs(yv))
+        for x0, x1, yv in zip(X[0].tolist(), X[1].tolist(), Yv.tolist(), strict=True)
+    )
+    reach_floor = (roundings(_XOR, m) * _EPS, roundings(_XOR, m) * _TINY)
+    return affine.T.copy(), central.reshape(-1, P), first_layer_reach(X, step), scale, samples, reach_floor
+
+
+def _exact(
+    theta: list[float], z1: list[float], z2: list[float], samples: tuple[tuple[float, ...], ...]
+) -> tuple[list[float], list[float], list[float]]:
+    """The exact gradient of the mean BCE at the point, each element's scale (see
+    :mod:`gradcheck_xor._exact`, whose rules these are for the notebook's network), and A2,
+    from the point's Z1 (unit-major) and Z2: a few numbers a sample, in Python's floats."""
+    v0, v1 = theta[6:8]  # W2; W1 = [[a, b], [c, d]], b1 = (e0, e1), b2 = f as magnitudes:
+    Aa, Ab, Ac, Ad, Ae0, Ae1, Av0, Av1, Af = map(abs, theta[:9])
+    g = [0.0] * 9
+    M = [0.0] * 9
+    A2 = []
+    m = len(samples)
+    for s, (xa, xb, axa, axb, y, ny, ay) in enumerate(samples):
+        za, zb, z = z1[s], z1[m + s], z2[s]
+        e = math.exp(-abs(z))
+        A, C = (1.0 / (1.0 + e), e / (1.0 + e)) if z >= 0 else (e / (1.0 + e), 1.0 / (1.0 + e))
+        A2.append(A)
+        dz = (ny * A - y * C) / m
+        ha, hb = (za if za > 0 else 0.0), (zb if zb > 0 else 0.0)
+        Ma = ha + Aa * axa + Ab * axb + Ae0 if za > 0 else 0.0
+        Mb = hb + Ac * axa + Ad * axb + Ae1 if zb > 0 else 0.0
+        Mdz = ((A * (1.0 + abs(z)) + A * (1.0 - A) * (Av0 * Ma + Av1 * Mb + Af)) * (1.0 + ay) + ay) / m
+        g[6] += dz * ha
+        g[7] += dz * hb
+        g[8] += dz
+        M[6] += Mdz * Ma
+        M[7] += Mdz * Mb
+        M[8] += Mdz
+        if za > 0:
+            q, Q = v0 * dz, Av0 * Mdz
+            g[0] += q * xa
+            g[1] += q * xb
+            g[4] += q
+            M[0] += Q * axa
+            M[1] += Q * axb
+            M[4] += Q
+        if zb > 0:
+            q, Q = v1 * dz, Av1 * Mdz
+            g[2] += q * xa
+            g[3] += q * xb
+            g[5] += q
+            M[2] += Q * axa
+            M[3] += Q * axb
+            M[5] += Q
+    return g, M, A2
 
 
 def _quick(
-    backward: Backward, params: Mapping[str, Any], X: np.ndarray, Y: np.ndarray, labels: str, step: float
+    backward: Backward,
+    params: Mapping[str, Any],
+    X: np.ndarray,
+    Y: np.ndarray,
+    labels: str,
+    step: float,
+    given_tolerances: tuple[float | None, float | None],
 ) -> PointCheck | None:
     """The quick path's judgement, or None where it hands over to the full check."""
     try:
@@ -209,31 +283,47 @@ def _quick(
         return None
     point = _flat(arrays, _ONE)  # (theta, 1)
     m = X.shape[1]
+    if m > _SAMPLES:
+        return None
     n = _ROWS * m
-    affine, central, reach, scale = _constants(step, X.shape, X.tobytes(), Y.tobytes())
+    affine, central, reach, scale, samples, floor = _constants(step, X.shape, X.tobytes(), Y.tobytes())
     # The quick path runs outside np.errstate (which slows every NumPy call made under it,
     # the backward's included), so it takes only points whose numbers cannot overflow: a
     # NaN or inf parameter fails this test too.
-    if not sum(map(abs, point.tolist())) * scale < _LARGE:
+    theta = point.tolist()
+    if not sum(map(abs, theta)) * scale < _LARGE:
         return None
     # The point's Z1 (2m), every row's Z1 and a unit of ones (3n), every row's [W2, b2] (3n)
     forward = np.dot(point, affine)
     # Central differences hold when no perturbation reaches a kink: every Z1 of the point is
     # further from 0 than a perturbation moves it.
-    if min(map(abs, forward[: 2 * m].tolist())) <= reach:
+    z1 = forward[: 2 * m].tolist()
+    if min(map(abs, z1)) <= reach:
         return None
     hidden = _RELU(forward[: 2 * m + 3 * n])  # relu(Z1): the point's (its A1), then every row's
     # Z2 of every row: the sum over the two units and the bias's input of weight * input.
     Z2 = np.dot(_UNITS, (hidden[2 * m :] * forward[2 * m + 3 * n :]).reshape(3, n)).reshape(_ROWS, 1, m)
-    numeric = np.dot(loss_terms(_XOR.spec, "sigmoid", Z2, Y).reshape(-1), central)
-    # The backward gets the point's A1, and A2 = sigmoid(Z2), (1, m): a handful of numbers,
-    # so Python's floats (exp(-z) overflows for z < -709, where it is 0).
+    numeric = np.dot(loss_terms(_XOR.spec, "sigmoid", Z2, Y).reshape(-1), central).tolist()
+    # The exact gradient, its scale, and A2 = sigmoid(Z2) (1, m) for the backward.
+    exact, scales, A2 = _exact(theta, z1, Z2[0, 0].tolist(), samples)
+    # The differences confirm the exact gradient, or the full check judges.
+    for e, v in zip(exact, numeric, strict=True):
+        if not abs(e - v) <= _ATOL + _RTOL * abs(v):
+            return None
+    given_rtol, given_atol = given_tolerances
+    eps, tiny = floor
+    tolerance = [
+        (given_atol if given_atol is not None else eps * M + tiny)
+        + (given_rtol if given_rtol is not None else _SHARP) * abs(e)
+        for e, M in zip(exact, scales, strict=True)
+    ]
     A1 = hidden[: 2 * m].reshape(2, m)
-    A2 = np.array([[1.0 / (1.0 + math.exp(-z)) if z > -709.0 else 0.0 for z in Z2[0, 0].tolist()]])
     W1, b1, W2, b2 = arrays  # copies: the backward may change what it is given
     given = {"W1": W1.copy(), "b1": b1.copy(), "W2": W2.copy(), "b2": b2.copy()}
     try:
-        result = backward(given, A1, A2, X.copy(), Y.copy() if labels == "(1, m)" else Y[0].copy())
+        result = backward(
+            given, A1, np.array([A2]), X.copy(), Y.copy() if labels == "(1, m)" else Y[0].copy()
+        )
     except KeyboardInterrupt:
         raise
     except BaseException:
@@ -241,33 +331,43 @@ def _quick(
         # warning that the caller's filters turn into an error is not the backward's
         # failure. Anything else it raises (sys.exit included) the full check reports.
         return None
-    return _judge(result, numeric)
+    return _judge(result, exact, numeric, tolerance, given_tolerances)
 
 
-def _judge(result: Any, numeric: np.ndarray) -> PointCheck:
-    """Compare what the backward returned with the central differences ``numeric``."""
+def _judge(
+    result: Any,
+    exact: list[float],
+    numeric: list[float],
+    tolerance: list[float],
+    given: tuple[float | None, float | None],
+) -> PointCheck:
+    """Compare what the backward returned with the ``exact`` gradient: float64 values within
+    ``tolerance``, others within their dtype's tolerances (unless the caller gave some)."""
     try:
         grads = _GRADS_OF(result)
         plain = _plain(grads, _GRAD_SHAPES)
     except Exception:  # not a dict of the four arrays: read_gradients says what is wrong
         plain = False
+    expected, differences, tolerances = np.array([exact, numeric, tolerance])
     if plain:
-        # float64 gradients: one tolerance, and nine comparisons are quicker in Python
+        # float64 gradients, and nine comparisons are quicker in Python
         analytic = _flat(grads)
-        ok = [
-            abs(a - b) <= _ATOL + _RTOL * abs(b)
-            for a, b in zip(analytic.tolist(), numeric.tolist(), strict=True)
-        ]
-        return PointCheck(
-            False not in ok, analytic, numeric, np.frombuffer(bytearray(ok), dtype=np.bool_), None, _NAMES
-        )
+        ok = [abs(a - e) <= t for a, e, t in zip(analytic.tolist(), exact, tolerance, strict=True)]
+        passed = np.frombuffer(bytearray(ok), dtype=np.bool_)
+        return PointCheck(False not in ok, analytic, differences, passed, None, _NAMES, expected, tolerances)
     with np.errstate(all="ignore"):  # the values may be NaN or inf
         read = read_gradients(result, _XOR)
         if not isinstance(read, Read):
             nan = np.full(_P, np.nan)
-            return PointCheck(False, nan, numeric, np.zeros(_P, dtype=bool), read, _NAMES)
-        passed = np.abs(read.values - numeric) <= read.atol + read.rtol * np.abs(numeric)
-    return PointCheck(bool(passed.all()), read.values, numeric, passed, None, _NAMES)
+            return PointCheck(False, nan, differences, np.zeros(_P, bool), read, _NAMES, expected, tolerances)
+        # Other dtypes keep their own tolerances, where the caller gave none.
+        rtol = read.rtol if given[0] is None else given[0]
+        atol = read.atol if given[1] is None else given[1]
+        tolerances = np.where(read.sharp, tolerances, atol + rtol * np.abs(expected))
+        passed = np.abs(read.values - expected) <= tolerances
+    return PointCheck(
+        bool(passed.all()), read.values, differences, passed, None, _NAMES, expected, tolerances
+    )
 
 
 def _quick_callable(backward: Backward) -> bool:
@@ -298,19 +398,23 @@ def check_point(
     layout: str | None = None,
     call: Callable[..., Any] | None = None,
     step: float = STEP,
+    rtol: float | None = None,
+    atol: float | None = None,
 ) -> PointCheck:
     """Check ``backward`` at ``params``, for the label layout ``labels`` (default: the
     labels' 2-D form, ``"(1, m)"`` for the notebook's network).
 
     ``X`` and ``Y`` default to the XOR data; the other options are those of
-    :func:`gradcheck_xor.check_backward`. Exceptions from ``backward`` are caught and
-    reported in ``problem``. Raises ValueError for unusable ``params``, data or ``labels``.
+    :func:`gradcheck_xor.check_backward` (``rtol`` and ``atol`` included). Exceptions from
+    ``backward`` are caught and reported in ``problem``. Raises ValueError for unusable
+    ``params``, data, ``labels`` or tolerances.
 
     The quick path calls the backward under the caller's NumPy error state (``np.errstate``
     slows every NumPy call made under it); if it raises, the point goes to the full check,
     which calls it again with floating-point warnings ignored, so a warning that the
     caller's filters turn into an error is not taken for the backward's failure.
     """
+    given = (tolerance("rtol", rtol), tolerance("atol", atol))
     quick = (
         call is None
         and hidden in (None, "relu")
@@ -330,10 +434,11 @@ def check_point(
             except nw.NetworkError:
                 X_ = Y_ = None  # the full check says what is wrong
         if X_ is not None and _quick_callable(backward):
-            found = _quick(backward, params, X_, Y_, labels or "(1, m)", step)
+            found = _quick(backward, params, X_, Y_, labels or "(1, m)", step, given)
             if found is not None:
                 return found
     options = {"hidden": hidden, "output": output, "loss": loss, "layout": layout, "call": call, "step": step}
+    options.update(rtol=rtol, atol=atol)
     if labels is None:
         net = nw.describe(params, X, hidden=hidden, output=output, loss=loss, layout=layout)
         data = xor_data(net) if X is None and Y is None else (X, Y)
@@ -342,6 +447,7 @@ def check_point(
     computed = bool(report.computed[0, 0])
     problem = None if computed else {k: v for k, v in report.details.items() if k not in ("point", "labels")}
     passed = report.passed[0, 0].copy()
+    expected = report.expected[0, 0].copy()
     return PointCheck(
         computed and bool(passed.all()),
         report.analytic[0, 0].copy(),
@@ -349,4 +455,6 @@ def check_point(
         passed,
         problem,
         report.elements,
+        expected,
+        report.atol[0, 0] + report.rtol[0, 0] * np.abs(expected),
     )

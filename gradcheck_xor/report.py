@@ -35,9 +35,11 @@ class ElementCheck:
     labels: str  # the label layout, "(m,)" or "(1, m)"; "all" where every layout agrees
     element: str  # "dW1[0, 1]", or "random direction" in fast mode
     analytic: float
-    numeric: float
-    abs_error: float
+    exact: float  # the loss's exact gradient (NaN where unknown: a loss or forward of yours)
+    numeric: float  # the differences' value
+    abs_error: float  # from what the element is judged against: exact, where the method says so
     rel_error: float
+    tolerance: float  # the largest abs_error that passes
     ok: bool
     method: str
     note: str
@@ -47,9 +49,14 @@ class ElementCheck:
 class GradcheckReport(_html.Displayed):
     """What a check found: a verdict, its evidence and a table per element.
 
-    ``analytic``, ``numeric``, ``rtol``, ``atol`` and ``passed`` have shape
-    (points, layouts, elements); ``method`` (points, elements) says how each element was
-    judged (:data:`gradcheck_xor.gradcheck.METHODS`). ``X`` and ``Y`` are the data checked,
+    ``analytic``, ``numeric`` (the differences), ``expected`` (what each value is judged
+    against: the exact gradient where it is known, else the differences), ``rtol``, ``atol``
+    (the tolerance each was judged with) and ``passed`` have shape (points, layouts,
+    elements); ``exact`` (points, elements) is the loss's exact gradient, NaN where unknown;
+    ``method`` (points, elements) says how the differences were taken
+    (:data:`gradcheck_xor.gradcheck.METHODS`). ``unexercised`` lists what the points checked
+    cannot show when the caller chose them all. The report is falsy when the verdict is not
+    ``ok``. ``X`` and ``Y`` are the data checked,
     in the network's layout (labels 2-D). In Jupyter it shows as its explanation with the
     worst rows (``_repr_html_``, ``_repr_pretty_``); its ``repr`` is one line.
     """
@@ -74,34 +81,48 @@ class GradcheckReport(_html.Displayed):
     loss: str
     fast: bool
     network: nw.Network
+    exact: np.ndarray
+    expected: np.ndarray
+    unexercised: tuple[str, ...]
 
     @property
     def ok(self) -> bool:
         return self.verdict == "ok"
+
+    def __bool__(self) -> bool:
+        return self.ok
 
     @cached_property
     def _notes(self) -> dict[tuple[str, str], str]:
         return {(k["point"], k["element"]): k["note"] for k in self.kinks}
 
     def _row(self, i: int, j: int, e: int, labels: str | None = None) -> ElementCheck:
-        a, n = float(self.analytic[i, j, e]), float(self.numeric[i, j, e])
-        err = abs(a - n)
-        scale = max(abs(a), abs(n))
+        a, want = float(self.analytic[i, j, e]), float(self.expected[i, j, e])
+        exact, n = float(self.exact[i, e]), float(self.numeric[i, j, e])
+        err = abs(a - want)
+        scale = max(abs(a), abs(want))
         rel = err / scale if scale > 0 else (0.0 if err == 0 else math.nan)
+        tolerance = float(self.atol[i, j, e] + self.rtol[i, j, e] * abs(want))
         note = self._notes.get((self.points[i], self.elements[e]), "")
         if not self.computed[i, j]:
             note = "no value: the backward raised or returned a wrong shape"
         elif not math.isfinite(a):
             note = "the backward returned a non-finite value"
         method = diff.METHODS[self.method[i, e]]
+        if want == exact:
+            method = f"exact, {method} agrees"
+        elif method == "central" and self.computed[i, j] and np.isnan(self.exact).all():
+            method = "Richardson"  # a loss of the user's: extrapolated from steps h and 2h
         return ElementCheck(
             self.points[i],
             labels or self.layouts[j],
             self.elements[e],
             a,
+            exact,
             n,
             err,
             rel,
+            tolerance,
             bool(self.passed[i, j, e]),
             method,
             note,
@@ -116,8 +137,8 @@ class GradcheckReport(_html.Displayed):
         """Flat indices of (point, layout, element), failures first and the largest error
         relative to its tolerance first; among failures, values the backward returned first."""
         with np.errstate(all="ignore"):
-            err = np.abs(self.analytic - self.numeric)
-            bound = self.atol + self.rtol * np.abs(self.numeric)
+            err = np.abs(self.analytic - self.expected)
+            bound = self.atol + self.rtol * np.abs(self.expected)
             ratio = np.where(bound > 0, err / bound, np.where(err > 0, np.inf, np.nan))
         ratio = np.where(np.isnan(ratio) & ~self.passed, np.inf, np.nan_to_num(ratio, nan=-np.inf))
         missing = np.broadcast_to(~self.computed[:, :, None], self.passed.shape)
@@ -173,6 +194,7 @@ class GradcheckReport(_html.Displayed):
                 "X": self.X,
                 "Y": self.Y,
                 "kinks": list(self.kinks),
+                "unexercised": list(self.unexercised),
                 "elements": [dataclasses.asdict(row) for row in self.table],
             }
         )
@@ -219,9 +241,13 @@ def _headline(report: GradcheckReport) -> str:
         else ""
     )
     if v == "ok":
-        return (
-            f"The backward matches the finite-difference gradient of {report.loss} everywhere it was checked."
-        )
+        given = d.get("tolerances", {})
+        within = f", within {' and '.join(f'{k}={t:g}' for k, t in given.items())}" if given else ""
+        if np.isnan(report.exact).all():
+            what = f"the finite-difference gradient of {report.loss}"
+        else:
+            what = f"the exact gradient of {report.loss}, which finite differences confirm,"
+        return f"The backward matches {what} everywhere it was checked{within}."
     if v == "matches-other-loss":
         what = "another loss" if (d["hidden"], d["output"]) == (net.hidden, net.output) else "another network"
         text = (
@@ -270,6 +296,14 @@ def _headline(report: GradcheckReport) -> str:
     if v == "label-shape-dependent":
         states = "; ".join(f"with Y of shape {layout}: {s['verdict']}" for layout, s in d["layouts"].items())
         return f"The result depends on the label layout ({states}).\nLikely cause: {d['likely_cause']}."
+    if d.get("cause") == "imprecise":
+        text = (
+            f"The backward is right to {d['precision']:.0e} relative, not to float64's precision: "
+            f"{_listed(d['elements'])} carry the error.\nLikely cause: {d['because']}.\nFix: {d['fix']}."
+        )
+        if d["points"] and len(d["points"]) < len(report.points):
+            text += f"\nIt shows only at {', '.join(d['points'])}."
+        return text
     keys = ", ".join(f"{g} {state}" for g, state in d["keys"].items())
     text = f"The backward disagrees with the finite-difference gradient: {keys}.\nWhere: {d['hint']}."
     if "because" in d:
@@ -283,7 +317,7 @@ def _format_number(x: float) -> str:
     return f"{x: .6e}" if math.isfinite(x) else f" {x}"
 
 
-_HEADER = ("point", "Y", "element", "analytic", "numeric", "abs err", "rel err", "", "method")
+_HEADER = ("point", "Y", "element", "analytic", "exact", "numeric", "abs err", "rel err", "tol", "", "method")
 _HTML_ROWS = 8  # a notebook cell shows the worst few; report.format_table() has them all
 _LABELS = ("Fix", "Where", "Likely cause")  # the explanation's lines that begin with a label
 
@@ -295,9 +329,11 @@ def _cells(r: ElementCheck) -> tuple[str, ...]:
         r.labels,
         r.element,
         _format_number(r.analytic),
+        " -" if math.isnan(r.exact) else _format_number(r.exact),
         _format_number(r.numeric),
         f"{r.abs_error:.1e}",
         f"{r.rel_error:.1e}",
+        f"{r.tolerance:.1e}",
         "ok" if r.ok else "FAIL",
         r.method + (f": {r.note}" if r.note else ""),
     )
@@ -367,6 +403,12 @@ def _prose(report: GradcheckReport) -> list[str]:
         f"layout(s) ({', '.join(report.layouts)}) against {report.loss}: {failed} of {total} "
         f"{'directions' if report.fast else 'elements'} disagree."
     )
+    if report.unexercised:
+        which = "The point checked cannot show" if len(report.points) == 1 else "No point checked can show"
+        lines.append(
+            f"{which} everything: {'; '.join(report.unexercised)}. Leave out params, or pass "
+            "defaults=True, to visit the default points as well."
+        )
     lines += _kink_lines(report)
     if report.convention:
         lines.append(f"On the kink the backward follows {report.convention}.")

@@ -61,11 +61,13 @@ def test_the_notebooks_backward_is_checked_by_default_and_named_half_mse(
         "Y",
         "element",
         "analytic",
+        "exact",
         "numeric",
         "abs",
         "err",
         "rel",
         "err",
+        "tol",
         "method",
     ]
     # Every (point, element) is there: once when both label layouts agree.
@@ -76,7 +78,7 @@ def test_the_notebooks_backward_is_checked_by_default_and_named_half_mse(
 def test_a_right_backward_in_a_file_exits_0(capsys: pytest.CaptureFixture[str], user_file: Path) -> None:
     code, out, _ = run(capsys, f"{user_file}:backward")
     assert code == 0
-    assert "\nok: The backward matches the finite-difference gradient" in out
+    assert "\nok: The backward matches the exact gradient of the mean binary cross-entropy" in out
     assert "relu'(0) = 0 (like torch.nn.functional.relu and jax.nn.relu)" in out
 
 
@@ -96,8 +98,13 @@ def test_json_is_one_object_on_stdout(capsys: pytest.CaptureFixture[str], user_f
     assert (data["ok"], data["verdict"], data["details"]["factor"]) == (False, "scaled", 4.0)
     assert len(data["elements"]) == 90
     assert set(data["elements"][0]) == {
-        "point", "labels", "element", "analytic", "numeric", "abs_error", "rel_error", "ok", "method", "note",
+        "point", "labels", "element", "analytic", "exact", "numeric", "abs_error", "rel_error", "tolerance",
+        "ok", "method", "note",
     }  # fmt: skip
+    # Both columns, and the tolerance each element was judged with.
+    rows = [row for row in data["elements"] if row["method"].startswith("exact")]
+    assert rows and all(row["tolerance"] < 1e-8 for row in rows)
+    assert all(abs(row["exact"] - row["numeric"]) < 1e-7 for row in rows)
 
 
 def test_the_loss_option_changes_what_is_differentiated(capsys: pytest.CaptureFixture[str]) -> None:
@@ -137,7 +144,10 @@ def test_a_file_that_imports_its_neighbours_is_loaded_as_a_script_would_be(
 UNUSABLE = {
     "no colon": ("{dir}/my_backward.py", "{dir}/my_backward.py: expected path/to/file.py:function."),
     "missing file": ("{dir}/nowhere.py:backward", "{dir}/nowhere.py: no such file."),
-    "not a python file": ("{dir}/notes.txt:backward", "{dir}/notes.txt: expected a Python file (.py)."),
+    "not a python file": (
+        "{dir}/notes.txt:backward",
+        "{dir}/notes.txt: expected a Python file (.py) or a notebook (.ipynb).",
+    ),
     "no such function": (
         "{dir}/my_backward.py:backwards",
         "{dir}/my_backward.py: no function 'backwards' (it defines: backward, summed).",
@@ -154,7 +164,11 @@ UNUSABLE = {
         "{dir}/raising.py:backward",
         "{dir}/raising.py: running it raised ModuleNotFoundError: No module named 'no_such_module'",
     ),
-    "exits on import": ("{dir}/exiting.py:backward", "{dir}/exiting.py: running it raised SystemExit: 3"),
+    # Top-level statements are not run (only imports, definitions and constants): no backward.
+    "exits on import": (
+        "{dir}/exiting.py:backward",
+        "{dir}/exiting.py: no function 'backward' (it defines: no functions).",
+    ),
 }
 
 
@@ -295,3 +309,67 @@ def test_a_function_taking_what_the_oracle_cannot_supply_is_unusable(
         f"gradcheck-xor check: error: {code}:regularised: regularised takes 'reg', which the oracle"
     )
     assert "call=" in err and err.count("\n") == 1
+
+
+# --- tolerances and signatures ------------------------------------------------------------------
+
+SLIGHTLY_OFF = """
+import numpy as np
+
+
+def backward(parameters, A1, A2, X, Y):
+    m = X.shape[1]
+    dZ2 = (A2 - Y.reshape(1, m)) / m * (1 + 1e-7)  # right to 1e-7: what a float32 step leaves
+    dZ1 = parameters["W2"].T @ dZ2 * (A1 > 0)
+    return {"dW1": dZ1 @ X.T, "db1": np.sum(dZ1, axis=1, keepdims=True),
+            "dW2": dZ2 @ A1.T, "db2": np.sum(dZ2, axis=1, keepdims=True)}
+
+
+def needs_more(parameters, A1, A2, X, Y, *, reg):
+    return backward(parameters, A1, A2, X, Y)
+"""
+
+
+@pytest.fixture
+def off_file(tmp_path: Path) -> Path:
+    path = tmp_path / "off.py"
+    path.write_text(SLIGHTLY_OFF)
+    return path
+
+
+def test_a_backward_right_to_1e7_fails_and_atol_rtol_accept_it(
+    capsys: pytest.CaptureFixture[str], off_file: Path
+) -> None:
+    code, out, _ = run(capsys, f"{off_file}:backward")
+    assert code == 1
+    assert "mismatch: The backward is right to 1e-07 relative, not to float64's precision" in out
+    code, out, _ = run(capsys, f"{off_file}:backward", "--rtol", "1e-6", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["details"]["tolerances"] == {"rtol": 1e-6}
+    assert all(row["tolerance"] >= 1e-6 * abs(row["exact"]) for row in data["elements"])
+    code, _, _ = run(capsys, f"{off_file}:backward", "--atol", "1e-6")
+    assert code == 0
+
+
+@pytest.mark.parametrize("value", ["-1e-3", "nan", "inf"])
+@pytest.mark.parametrize("option", ["--rtol", "--atol"])
+def test_a_bad_tolerance_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str], option: str, value: str
+) -> None:
+    code, out, err = run(capsys, f"{option}={value}")
+    assert code == 2 and out == ""
+    assert (
+        err == f"gradcheck-xor check: error: {option}: got {float(value)}, expected a finite number >= 0.\n"
+    )
+
+
+def test_a_signature_that_cannot_be_bound_is_an_unusable_target(
+    capsys: pytest.CaptureFixture[str], off_file: Path
+) -> None:
+    code, out, err = run(capsys, f"{off_file}:needs_more")
+    assert code == 2 and out == ""
+    assert err.startswith(
+        f"gradcheck-xor check: error: {off_file}:needs_more: needs_more(parameters, A1, A2, X, Y, *, reg) "
+        "cannot be called as needs_more(params, A1, A2, X, Y): missing a required argument: 'reg'."
+    )
+    assert "positionally as the notebook's (parameters, A1, A2, X, Y)" in err and err.count("\n") == 1

@@ -38,7 +38,10 @@ def test_notebook_backward(gradcheck_oracle):
 def test_at_one_point(gradcheck_oracle, xor_data, xor_params):
     X, Y = xor_data
     report = gradcheck_oracle(backward, params=xor_params, X=X, Y=Y)
-    assert report.points == ("given",)
+    assert report.points == ("given", "notebook-init", "random", "partly-inactive", "dead-unit",
+                             "near-saturated")
+    alone = gradcheck_oracle(backward, params=xor_params, X=X, Y=Y, defaults=False)
+    assert alone.points == ("given",)
 """
 
 
@@ -103,6 +106,8 @@ def test_the_seed_option_reaches_the_oracle(pytester: pytest.Pytester) -> None:
 
 def test_the_helper_returns_the_report_of_a_right_backward() -> None:
     report = assert_backward_correct(bb.correct, params=model.init_params(0))
+    assert report.ok and report.points[0] == "given" and "dead-unit" in report.points
+    report = assert_backward_correct(bb.correct, params=model.init_params(0), defaults=False)
     assert report.ok and report.points == ("given",)
 
 

@@ -70,7 +70,7 @@ def test_a_right_backward_passes_at_the_notebooks_kinked_initial_point():
     params = model.init_params(0)  # b1 = 0: sample (0, 0) sits on both kinks
     check = check_point(bb.correct_model_gradients, params)
     assert check.ok and check.passed.all() and check.problem is None
-    assert str(check) == "ok: all 9 elements agree with central differences"
+    assert str(check) == "ok: all 9 elements agree with the exact gradient and its differences"
 
 
 def test_the_notebooks_backward_fails_and_the_failing_elements_are_named():
