@@ -95,21 +95,26 @@ class PointCheck(_html.Displayed):
             return _html.report(
                 "check_point", verdict, False, [("", f"The backward {_describe(self.problem)}.")]
             )
-        cause = f"{len(self.failing)} of {len(self.elements)} elements disagree with central differences."
-        with np.errstate(invalid="ignore"):  # inf - inf
-            error = np.abs(self.analytic - self.numeric)
-        order = np.lexsort((-np.nan_to_num(error, nan=np.inf), self.passed))[:_HTML_ROWS]  # failures first
+        cause = (
+            f"{len(self.failing)} of {len(self.elements)} elements disagree with the exact gradient "
+            "and its differences."
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):  # inf - inf; a zero tolerance
+            error = np.abs(self.analytic - self.expected)
+            ratio = np.nan_to_num(error / self.tolerance, nan=np.inf)
+        order = np.lexsort((-ratio, self.passed))[:_HTML_ROWS]  # failures first, then by error / tolerance
         rows = [
             (
                 self.elements[i],
                 f"{self.analytic[i]:.6e}",
-                f"{self.numeric[i]:.6e}",
+                f"{self.expected[i]:.6e}",
                 f"{error[i]:.1e}",
+                f"{self.tolerance[i]:.1e}",
                 "ok" if self.passed[i] else "FAIL",
             )
             for i in order
         ]
-        header = ("element", "analytic", "numeric", "abs err", "")
+        header = ("element", "analytic", "expected", "abs err", "tol", "")
         caption = "Largest errors" if self.ok else "Worst elements"
         table = _html.table(header, rows, f"{caption} (of {len(self.elements)})")
         return _html.report("check_point", verdict, self.ok, [("", cause)], [table])
