@@ -285,7 +285,10 @@ def test_check_json_keeps_stdout_one_object_whatever_the_users_code_prints(tmp_p
         )
     )
     done = subprocess.run(
-        command("check", f"{noisy}:backward", "--json"), capture_output=True, text=True, timeout=120
+        command("check", f"{noisy}:backward", "--json", "--run-file"),
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)  # fails on any stray text
@@ -308,7 +311,7 @@ def test_in_process_check_json_sends_the_users_prints_to_stderr(
     noisy.write_text(
         "print('hello from import')\n" + RIGHT_BACKWARD.replace("    m =", "    print('hi')\n    m =")
     )
-    code, out, err = run(capsys, "check", f"{noisy}:backward", "--json")
+    code, out, err = run(capsys, "check", f"{noisy}:backward", "--json", "--run-file")
     assert code == 0
     assert json.loads(out)["verdict"] == "ok"
     assert "hello from import" in err and "hi" in err
@@ -352,7 +355,7 @@ def test_a_file_that_exits_at_import_is_an_unusable_target(
 ) -> None:
     path = tmp_path / "exits.py"
     path.write_text("import sys\nsys.exit(0)\n")
-    code, out, err = run(capsys, "check", f"{path}:backward", "--json")
+    code, out, err = run(capsys, "check", f"{path}:backward", "--json", "--run-file")
     assert code == 2
     assert json.loads(out)["error"] == f"{path}: running it raised SystemExit: 0"
     assert err == f"gradcheck-xor check: error: {path}: running it raised SystemExit: 0\n"
