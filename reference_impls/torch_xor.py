@@ -14,6 +14,8 @@ layout, biases); by default the one the parameters and ``X`` describe, which for
 notebook's dict is its 2-2-1 ReLU network with a sigmoid output and the mean binary
 cross-entropy. The losses are torch's own: ``F.binary_cross_entropy_with_logits``,
 ``F.cross_entropy`` and ``F.mse_loss``, with the catalogue's reduction and factor.
+:func:`graph` keeps one forward pass in autograd's graph, to ask autograd about a single
+stage: the output layer's dZ, or the backward pass from a given dZ.
 
 Update rules (``rule``): None follows the gradient of the network's own loss; ``"bce"`` that
 of the mean binary cross-entropy and ``"notebook"`` that of ``1/2 * mean((sigmoid(Z) - Y)^2)``,
@@ -32,6 +34,7 @@ Importing this module imports torch; a missing torch raises a one-line
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -57,10 +60,12 @@ except ImportError as exc:
 
 __all__ = [
     "MLP",
+    "Graph",
     "XorNet",
     "forward",
     "from_state_dict",
     "gradients",
+    "graph",
     "loss",
     "make_net",
     "to_state_dict",
@@ -226,6 +231,64 @@ def _prepared(
     )
 
 
+def _cache(net: Network, module: MLP, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``{"Z1", "A1", ..., "ZL", "AL"}`` of samples ``x`` (rows), in the network's layout."""
+    zs = module.pre_activations(x)
+    activations = [module.activation(z) for z in zs[:-1]] + [_OUTPUTS[net.output](zs[-1])]
+    cache = {}
+    for i, (z, a) in enumerate(zip(zs, activations, strict=True), 1):
+        cache[f"Z{i}"], cache[f"A{i}"] = (z.T, a.T) if net.layout == "columns" else (z, a)
+    return cache
+
+
+@dataclasses.dataclass
+class Graph:
+    """One forward pass in autograd's graph, to ask autograd about any stage of it: the
+    ``module``, the ``cache`` ``{"Z1", "A1", ..., "ZL", "AL"}`` (tensors in the network's
+    layout) and the ``loss`` whose gradient the rule follows."""
+
+    net: Network
+    module: MLP
+    cache: dict[str, torch.Tensor]
+    loss: torch.Tensor
+
+    def gradients(self, outputs: torch.Tensor | None = None, upstream: Any = None) -> Params:
+        """Autograd's gradient of ``outputs`` (default: the loss) with respect to every
+        parameter, keyed ``"d" + key`` and shaped as the caller's; ``upstream`` is the gradient
+        flowing into ``outputs`` (an array of its shape), e.g. a dZL to backpropagate."""
+        outputs = self.loss if outputs is None else outputs
+        if upstream is not None:
+            upstream = torch.as_tensor(np.asarray(upstream), dtype=outputs.dtype)
+        layers = [(i, kind) for i, layer in enumerate(self.module.layers) for kind in ("weight", "bias")
+                  if getattr(layer, kind) is not None]  # fmt: skip
+        tensors = [getattr(self.module.layers[i], kind) for i, kind in layers]
+        found = torch.autograd.grad(outputs, tensors, upstream, retain_graph=True, allow_unused=True)
+        grads = {
+            key: torch.zeros_like(t) if g is None else g
+            for key, t, g in zip(layers, tensors, found, strict=True)
+        }
+        return {
+            "d" + key: value for key, value in _from_layers(self.net, lambda i, kind: grads[i, kind]).items()
+        }
+
+
+def graph(
+    params: Params,
+    X: Any,
+    Y: Any,
+    *,
+    net: Network | None = None,
+    rule: Rule | None = None,
+    relu: Relu = "relu",
+    dtype: str = "float64",
+) -> Graph:
+    """The :class:`Graph` of one forward pass and the loss whose gradient ``rule`` follows."""
+    net, followed, module, x, y = _prepared(params, X, Y, net, rule, relu, dtype)
+    cache = _cache(net, module, x)
+    logits = cache[f"Z{net.depth}"]
+    return Graph(net, module, cache, _objective(followed, logits.T if net.layout == "columns" else logits, y))
+
+
 def forward(
     params: Params, X: Any, *, net: Network | None = None, relu: Relu = "relu", dtype: str = "float64"
 ) -> Params:
@@ -233,14 +296,10 @@ def forward(
     net = _settled(params, X, net)
     module = make_net(params, net=net, relu=relu, dtype=dtype)
     with torch.no_grad():
-        zs = module.pre_activations(_rows(net, as_inputs(net, X), dtype))
-        activations = [module.activation(z) for z in zs[:-1]] + [_OUTPUTS[net.output](zs[-1])]
-    cache = {}
-    for i, (z, a) in enumerate(zip(zs, activations, strict=True), 1):
-        cache[f"Z{i}"], cache[f"A{i}"] = (
-            (_numpy(z.T), _numpy(a.T)) if net.layout == "columns" else (_numpy(z), _numpy(a))
-        )
-    return cache
+        return {
+            key: _numpy(value)
+            for key, value in _cache(net, module, _rows(net, as_inputs(net, X), dtype)).items()
+        }
 
 
 def loss(
@@ -271,10 +330,7 @@ def gradients(
     dtype: str = "float64",
 ) -> Params:
     """Autograd's gradient of :func:`loss`, keyed ``"d" + key`` and shaped as each parameter."""
-    net, followed, module, x, y = _prepared(params, X, Y, net, rule, relu, dtype)
-    _objective(followed, module(x), y).backward()
-    grads = _from_layers(net, lambda i, kind: getattr(module.layers[i], kind).grad)
-    return {"d" + key: value for key, value in grads.items()}
+    return graph(params, X, Y, net=net, rule=rule, relu=relu, dtype=dtype).gradients()
 
 
 def train(
