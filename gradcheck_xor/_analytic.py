@@ -41,7 +41,7 @@ def returned(setup: Setup, read: Reader) -> Analytic:
     values = np.full((n, lay, P), np.nan)
     rtol = np.full((n, lay, P), TOLERANCES[_F64][0])
     atol = np.full((n, lay, P), TOLERANCES[_F64][1])
-    sharp = np.zeros((n, lay, P), dtype=bool)
+    sharp = np.ones((n, lay, P), dtype=bool)  # where nothing came back, what float64 would get
     floor = np.zeros((n, lay, P))
     status = np.full((n, lay), "ok", dtype=object)
     problems: dict[tuple[int, int], dict[str, Any]] = {}

@@ -248,6 +248,34 @@ def _mistakes(net: nw.Network) -> Iterator[tuple[str, str, dict[str, Any]]]:
             f"A{L} * (1 - A{L}) is left out of the chain rule",
             {"dz": lambda dZ, A: dZ / (A * (1 - A))},
         )
+    if net.spec.kind in ("bce", "cross-entropy"):
+        for eps in _LOG_EPSILONS:
+            yield (
+                "epsilon-inside-log",
+                f"the gradient is the one of the loss with log(A{L} + {eps:g}): an epsilon inside the "
+                f"logs keeps the loss finite where A{L} reaches 0 or 1, and moves the gradient most "
+                f"where the output saturates (elsewhere by about {eps:g} relative); dZ{L} = "
+                f"{nw.formulas(net)[1]} needs no epsilon",
+                {"dz": _with_epsilon(net, eps)},
+            )
+
+
+_LOG_EPSILONS = (1e-7, 1e-8, 1e-10, 1e-12, 1e-15)  # Keras's 1e-7, and the others learners pick
+
+
+def _with_epsilon(net: nw.Network, eps: float) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """dZ of the cross-entropy written with log(A + eps), from the exact dZ and the output A
+    (columns orientation): the labels are A - N dZ (labels of a softmax summing to 1)."""
+
+    def dz(dZ: np.ndarray, A: np.ndarray) -> np.ndarray:
+        N = net.spec.normaliser(*dZ.shape[-2:])
+        Y = A - N * dZ
+        if net.output == "sigmoid":
+            return -(Y / (A + eps) - (1 - Y) / (1 - A + eps)) * A * (1 - A) / N
+        dA = -Y / (A + eps) / N
+        return A * (dA - np.sum(dA * A, axis=-2, keepdims=True))
+
+    return dz
 
 
 def _mistake(ev: Evidence, j: int, a: np.ndarray, e: np.ndarray, J: np.ndarray) -> tuple[str, str] | None:

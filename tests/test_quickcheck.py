@@ -45,6 +45,10 @@ def test_it_judges_every_element_as_the_full_check_does(params, name, labels):
     # The backward got the same A1 and A2, but for the last bit of a product summed in another order.
     assert np.allclose(quick.analytic, full.analytic[0, 0], rtol=1e-12, atol=1e-12, equal_nan=True)
     assert quick.ok == (bool(full.passed.all()) and bool(full.computed[0, 0]))
+    # The same exact gradient and the same tolerances, summed in another order.
+    full_tolerance = full.atol[0, 0] + full.rtol[0, 0] * np.abs(full.expected[0, 0])
+    assert np.allclose(quick.expected, full.expected[0, 0], rtol=1e-12, atol=1e-15, equal_nan=True)
+    assert np.allclose(quick.tolerance, full_tolerance, rtol=1e-9, atol=0, equal_nan=True)
 
 
 @given(st.integers(0, 10_000))
