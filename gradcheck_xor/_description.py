@@ -304,7 +304,7 @@ def describe(
         given = f"{keys[0][0]} {shapes[keys[0][0]]}" + ("" if x_shape is None else f" and X {x_shape}")
         raise NetworkError(
             f"layout is ambiguous: {given} fit both layouts; expected layout='columns' (X is (n_in, m)) "
-            f"or layout='rows' (X is (m, n_in))."
+            "or 'rows' (X is (m, n_in)); --layout on the command line."
         )
     if not fitting:  # the message of the layout that fits further; columns on a tie
         raise NetworkError(max(tried.values(), key=lambda fit: fit[0])[1])

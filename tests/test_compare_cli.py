@@ -154,7 +154,8 @@ def test_compare_a_rows_softmax_classifier_with_the_layout_its_square_shapes_can
     argv = ["compare", "--params", str(tmp_path / "sq.json"), "--data", str(tmp_path / "classes.json")]
     argv += ["--output", "softmax", "--steps", str(STEPS)]
     assert main(argv) == 2
-    assert "layout is ambiguous" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "layout is ambiguous" in err and err.endswith("; --layout on the command line.\n")
     assert main([*argv, "--layout", "rows"]) == 0
     out = capsys.readouterr().out
     assert "network: 3-3-3 network (relu hidden, softmax output, cross-entropy loss, rows layout)" in out

@@ -346,7 +346,7 @@ REFUSED = [
         shapes(W1=(2, 2), b1=(2,), W2=(2, 2), b2=(2,)),
         {"X": np.zeros((2, 2)), "output": "softmax"},
         "layout is ambiguous: W1 (2, 2) and X (2, 2) fit both layouts; expected layout='columns' "
-        "(X is (n_in, m)) or layout='rows' (X is (m, n_in)).",
+        "(X is (n_in, m)) or 'rows' (X is (m, n_in)); --layout on the command line.",
         id="ambiguous-layout",
     ),
     pytest.param(
