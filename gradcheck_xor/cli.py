@@ -591,7 +591,7 @@ def _run_compare(args: argparse.Namespace) -> int:
             Y,
             net=net,
             steps=args.steps,
-            lr=args.learning_rate,
+            learning_rate=args.learning_rate,
             relu=args.relu,
             source=source,
             progress=lambda desc: _progress(args.steps, f"{desc:<15}", show),
@@ -599,9 +599,7 @@ def _run_compare(args: argparse.Namespace) -> int:
     except MissingFrameworkError as exc:
         raise UsageError(str(exc)) from None
     if args.json:
-        # Every command's JSON calls the rate learning_rate; the comparison's field is lr.
-        data = {("learning_rate" if key == "lr" else key): v for key, v in comparison.to_dict().items()}
-        print(json.dumps(data, allow_nan=False))
+        print(json.dumps(comparison.to_dict(), allow_nan=False))
     else:
         print(crossval.format_comparison(comparison))
     return 0 if comparison.ok else 1

@@ -46,6 +46,7 @@ from typing import Any
 import numpy as np
 
 from gradcheck_xor import _html, network
+from gradcheck_xor._comparison_report import comparison_html, format_comparison
 from gradcheck_xor._json import jsonable
 from gradcheck_xor.network import Network
 
@@ -57,10 +58,6 @@ TRAJECTORY_TOLERANCE = 1e-9
 # How far beyond a one-rounding nudge's growth the frameworks' rounding may carry a trajectory:
 # they round differently at every step, a few roundings each, where the nudge is one, once.
 CHAOS_FACTOR = 1e4
-RELU_LABELS = {
-    "relu": "F.relu / jax.nn.relu (relu'(0) = 0, as NumPy)",
-    "maximum": "torch.maximum / jnp.maximum (relu'(0) = 1/2 at a tie)",
-}
 
 # (description, on_step callback, close) for one training run; see compare(progress=...).
 Progress = Callable[[str], tuple[Callable[[int, float], None], Callable[[], None]]]
@@ -87,7 +84,7 @@ class Comparison(_html.Displayed):
     source: str
     network: str
     steps: int
-    lr: float
+    learning_rate: float
     relu: str
     versions: dict[str, str]
     kinks: list[dict[str, int]]
@@ -110,20 +107,7 @@ class Comparison(_html.Displayed):
         return f"<Comparison {'ok' if self.ok else 'DIFFER'}: {len(self.stages)} stages, {self.network}>"
 
     def _repr_html_(self) -> str:
-        frameworks = _frameworks(self)
-        header = ("stage", *(_NAMES[fw] for fw in frameworks), "tolerance")
-        rows = [
-            (
-                stage.name,
-                *(_cell(stage.disagreement[fw], stage.verdict[fw]) for fw in frameworks),
-                f"{stage.tolerance:.0e}",
-            )
-            for stage in self.stages
-        ]
-        table = _html.table(header, rows, _TITLE)
-        lines = [("", line) for line in [*_head(self), *self.notes, _conclusion(self)]]
-        verdict = "agree" if self.ok else "DIFFER"
-        return _html.report("gradcheck-xor compare", verdict, self.ok, lines, [table])
+        return comparison_html(self)
 
 
 def disagreement(actual: np.ndarray | float, reference: np.ndarray | float) -> float:
@@ -167,7 +151,7 @@ def _numpy_train(
     X: np.ndarray,
     Y: np.ndarray,
     steps: int,
-    lr: float,
+    learning_rate: float,
     on_step: Callable[[int, float], None],
 ) -> tuple[Params, np.ndarray]:
     """Full-batch gradient descent along ``rule``'s gradient, recording the network's loss
@@ -179,7 +163,7 @@ def _numpy_train(
             losses[i], grads = network.loss_and_gradients(net, params, X, Y)
         else:
             losses[i], grads = network.loss(net, params, X, Y), network.gradients(rule.net, params, X, Y)
-        params = {key: params[key] - lr * grads["d" + key] for key in net.keys}
+        params = {key: params[key] - learning_rate * grads["d" + key] for key in net.keys}
         on_step(i, float(losses[i]))
     return params, losses
 
@@ -322,7 +306,7 @@ class _Measurement:
         self,
         rule: _Rule,
         steps: int,
-        lr: float,
+        learning_rate: float,
         relu: str,
         progress: Progress,
         gradients: dict[str, set[str]],
@@ -331,11 +315,17 @@ class _Measurement:
         framework's verdicts on the rule's gradients, which a trajectory's excuse needs."""
         net, params, X, Y = self.net, self.params, self.X, self.Y
         on_step, close = progress(f"numpy {rule.key or net.loss}")
-        ref_params, ref_losses = _numpy_train(net, rule, params, X, Y, steps, lr, on_step)
+        ref_params, ref_losses = _numpy_train(net, rule, params, X, Y, steps, learning_rate, on_step)
         close()
         trained: dict[str, tuple[Params, np.ndarray]] = {}
         for fw, mod in self.modules.items():
-            options: dict[str, Any] = {"steps": steps, "lr": lr, "net": net, "rule": rule.key, "relu": relu}
+            options: dict[str, Any] = {
+                "steps": steps,
+                "lr": learning_rate,
+                "net": net,
+                "rule": rule.key,
+                "relu": relu,
+            }
             if fw == "torch":
                 on_step, close = progress(f"torch {rule.key or net.loss}")
                 trained[fw] = mod.train(params, X, Y, on_step=on_step, **options)
@@ -353,7 +343,7 @@ class _Measurement:
             excuses = self._diverged(rule, ref_losses, sound)
         elif not excuses and max(*moved.values(), *histories.values(), 0.0) > TRAJECTORY_TOLERANCE:
             apart = {fw: max(moved[fw], histories[fw]) for fw in trained}
-            excuses = self._rounding_grown(rule, steps, lr, (ref_params, ref_losses), apart, sound)
+            excuses = self._rounding_grown(rule, steps, learning_rate, (ref_params, ref_losses), apart, sound)
         self.add(f"params after {steps:,} steps ({rule.label})", TRAJECTORY_TOLERANCE, moved, excuses)
         self.add(f"loss history ({rule.label})", TRAJECTORY_TOLERANCE, histories, excuses)
 
@@ -361,7 +351,7 @@ class _Measurement:
         self,
         rule: _Rule,
         steps: int,
-        lr: float,
+        learning_rate: float,
         reference: tuple[Params, np.ndarray],
         apart: dict[str, float],
         sound: set[str],
@@ -369,7 +359,9 @@ class _Measurement:
         """``"chaotic"`` for the frameworks (of ``sound`` gradients) whose trajectories are
         ``apart`` from NumPy's by no more than rounding grows to on this one, with a note."""
         net, (ref_params, ref_losses) = self.net, reference
-        far = _numpy_train(net, rule, _nudged(net, self.params), self.X, self.Y, steps, lr, _no_step)
+        far = _numpy_train(
+            net, rule, _nudged(net, self.params), self.X, self.Y, steps, learning_rate, _no_step
+        )
         grown = max(
             disagreement(far[1], ref_losses), *(disagreement(far[0][k], ref_params[k]) for k in net.keys)
         )
@@ -379,7 +371,7 @@ class _Measurement:
             f"ends {grown:.1e} away after {steps:,} steps: the trajectory amplifies rounding, so "
             "the frameworks' rounding differences grow past the tolerance. Stages marked "
             "'chaotic' differ by no more than that growth allows (fewer --steps or a smaller "
-            "--lr compares further)."
+            "--learning-rate compares further)."
         )
         if chaotic:
             self.notes.append(note)
@@ -394,7 +386,7 @@ class _Measurement:
         self.notes.append(
             f"Under the {rule.label}, NumPy's run diverges: its values overflow to inf or NaN{where}. "
             "Where a run overflows, its last roundings decide, so its stages are not compared "
-            "(marked 'chaotic' where they differ; a smaller --lr compares the whole run)."
+            "(marked 'chaotic' where they differ; a smaller --learning-rate compares the whole run)."
         )
         return {fw: "chaotic" for fw in sound}
 
@@ -435,7 +427,7 @@ def compare(
     *,
     net: Network | None = None,
     steps: int = 1000,
-    lr: float = 0.01,
+    learning_rate: float = 0.01,
     relu: str = "relu",
     frameworks: Sequence[str] = FRAMEWORKS,
     source: str = "parameters",
@@ -477,13 +469,13 @@ def compare(
     with _one_torch_thread("torch" in modules), np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         verdicts = measured.evaluations(rules, relu, bool(kinks))
         for rule in rules:
-            measured.trajectories(rule, steps, lr, relu, progress, verdicts[rule.key])
+            measured.trajectories(rule, steps, learning_rate, relu, progress, verdicts[rule.key])
     versions = {"numpy": np.__version__, **{fw: mod.FRAMEWORK_VERSION for fw, mod in modules.items()}}
     return Comparison(
         source=source,
         network=str(net),
         steps=steps,
-        lr=lr,
+        learning_rate=learning_rate,
         relu=relu,
         versions=versions,
         kinks=kinks,
@@ -492,53 +484,3 @@ def compare(
         + measured.notes
         + _subnormal_notes(params, cache, "jax" in modules),
     )
-
-
-def _cell(value: float, verdict: str) -> str:
-    shown = "0" if value == 0 else f"{value:.1e}"
-    return f"{shown:>8} {verdict if verdict != 'agree' else 'ok'}"
-
-
-_NAMES = {"torch": "PyTorch", "jax": "JAX", "numpy": "NumPy"}
-_TITLE = "largest |x - numpy| / max(max |numpy|, 1)"
-
-
-def _frameworks(comparison: Comparison) -> list[str]:
-    return [fw for fw in comparison.versions if fw != "numpy"]
-
-
-def _head(comparison: Comparison) -> list[str]:
-    """What was compared: the source and run, the network, the versions, the ReLU used."""
-    return [
-        f"source: {comparison.source}; {comparison.steps:,} steps at learning rate {comparison.lr:g}",
-        f"network: {comparison.network}",
-        "reference: " + ", ".join(f"{_NAMES[fw]} {v}" for fw, v in comparison.versions.items()) + "; float64",
-        f"ReLU in the frameworks: {RELU_LABELS[comparison.relu]}",
-    ]
-
-
-def _conclusion(comparison: Comparison) -> str:
-    together = f"NumPy and {' and '.join(_NAMES[fw] for fw in _frameworks(comparison))}"
-    excused = sorted({v for stage in comparison.stages for v in stage.verdict.values()} & {"chaotic", "kink"})
-    if comparison.ok and not excused:
-        return f"{together} agree at every stage."
-    if comparison.ok:
-        marks = " or ".join(f"'{mark}'" for mark in excused)
-        return f"{together} agree at every stage but those marked {marks} (explained above)."
-    failed = sorted({stage.name for stage in comparison.stages if "DIFFER" in stage.verdict.values()})
-    return f"Unexplained differences in {len(failed)} stage(s): {'; '.join(failed)}."
-
-
-def format_comparison(comparison: Comparison) -> str:
-    """The comparison as a readable table, one row per stage, one column per framework."""
-    frameworks = _frameworks(comparison)
-    lines = [*_head(comparison), ""]
-    width = max(len(_TITLE), *(len(stage.name) for stage in comparison.stages)) + 2
-    lines.append(f"{_TITLE:<{width}}" + "".join(f"{_NAMES[fw]:>15}" for fw in frameworks) + "   tolerance")
-    for stage in comparison.stages:
-        cells = "".join(f"{_cell(stage.disagreement[fw], stage.verdict[fw]):>15}" for fw in frameworks)
-        lines.append(f"{stage.name:<{width}}{cells}   {stage.tolerance:.0e}")
-    lines.append("")
-    lines.extend(comparison.notes)
-    lines.append(_conclusion(comparison))
-    return "\n".join(lines)

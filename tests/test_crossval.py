@@ -152,10 +152,13 @@ def test_a_framework_whose_maximum_is_not_one_half_is_not_excused_by_the_kink(
     assert not comparison.ok
 
 
-def test_to_dict_is_plain_json(frameworks):
-    comparison = crossval.compare(model.init_params(0), steps=STEPS, frameworks=frameworks)
+def test_to_dict_is_plain_json_that_names_the_rate_learning_rate(frameworks):
+    comparison = crossval.compare(
+        model.init_params(0), steps=STEPS, learning_rate=0.02, frameworks=frameworks
+    )
     data = json.loads(json.dumps(comparison.to_dict(), allow_nan=False))
     assert data["ok"] is True
+    assert data["learning_rate"] == 0.02 and "lr" not in data
     assert data["network"] == str(nw.XOR)
     assert data["versions"].keys() == {"numpy", "torch", "jax"}
     assert [stage["name"] for stage in data["stages"]] == XOR_STAGES
@@ -180,7 +183,9 @@ def test_subnormal_parameters_get_a_note_about_jax_flushing_them_to_zero(framewo
 
 def test_a_three_layer_classifier_in_the_rows_layout_agrees_at_every_stage(frameworks):
     net, params, X, Y = deep_network()
-    comparison = crossval.compare(params, X, Y, net=net, steps=STEPS, lr=0.1, frameworks=frameworks)
+    comparison = crossval.compare(
+        params, X, Y, net=net, steps=STEPS, learning_rate=0.1, frameworks=frameworks
+    )
     assert [stage.name for stage in comparison.stages] == [
         "forward (Z1, A1, Z2, A2, Z3, A3)",
         "loss: mean cross-entropy",
@@ -227,7 +232,9 @@ def chaotic_case() -> tuple[nw.Network, dict[str, np.ndarray]]:
 
 def test_a_trajectory_that_amplifies_rounding_is_marked_chaotic_with_its_evidence(frameworks):
     net, params = chaotic_case()
-    comparison = crossval.compare(params, X, Y, net=net, steps=1000, lr=10.0, frameworks=frameworks)
+    comparison = crossval.compare(
+        params, X, Y, net=net, steps=1000, learning_rate=10.0, frameworks=frameworks
+    )
     table = {stage.name: stage for stage in comparison.stages}
     for name in ("params after 1,000 steps (BCE rule)", "loss history (BCE rule)"):
         stage = table[name]
@@ -238,6 +245,7 @@ def test_a_trajectory_that_amplifies_rounding_is_marked_chaotic_with_its_evidenc
     assert comparison.ok
     (note,) = [note for note in comparison.notes if "amplifies rounding" in note]
     assert note.startswith("Under the BCE rule, NumPy's own run started one rounding error away ends ")
+    assert note.endswith("(fewer --steps or a smaller --learning-rate compares further).")
     assert "agree at every stage but those marked 'chaotic'" in crossval.format_comparison(comparison)
 
 
@@ -247,7 +255,9 @@ def test_a_framework_that_trains_at_another_rate_is_not_excused_as_chaotic(
     real = torch_xor.train
     monkeypatch.setattr(torch_xor, "train", lambda *a, lr, **k: real(*a, lr=lr * (1 + 1e-6), **k))
     net, params, X, Y = deep_network()
-    comparison = crossval.compare(params, X, Y, net=net, steps=STEPS, lr=0.1, frameworks=frameworks)
+    comparison = crossval.compare(
+        params, X, Y, net=net, steps=STEPS, learning_rate=0.1, frameworks=frameworks
+    )
     table = verdicts(comparison)
     assert table[f"params after {STEPS} steps (cross-entropy rule)"] == {"torch": "DIFFER", "jax": "agree"}
     assert not comparison.ok
@@ -256,7 +266,9 @@ def test_a_framework_that_trains_at_another_rate_is_not_excused_as_chaotic(
 def test_a_run_that_diverges_is_not_compared_past_its_overflow_and_says_so(frameworks):
     net = nw.Network.from_widths((2, 3, 1), hidden="identity", output="identity", loss="sse")
     params = {key: np.full(shape, 1.5) for key, shape in net.param_shapes.items()}
-    comparison = crossval.compare(params, X, Y, net=net, steps=STEPS, lr=1.0, frameworks=frameworks)
+    comparison = crossval.compare(
+        params, X, Y, net=net, steps=STEPS, learning_rate=1.0, frameworks=frameworks
+    )
     assert comparison.ok
     (note,) = [note for note in comparison.notes if "diverges" in note]
     assert note.startswith(

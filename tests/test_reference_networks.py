@@ -201,9 +201,9 @@ def test_training_follows_numpys_trajectory_for_any_network(impl: ModuleType, ca
     comparable(impl, case)
     # A summed loss grows with the samples and outputs; so would its steps, to overflow.
     net, m = case.net, case.X.shape[1 if case.net.layout == "columns" else 0]
-    lr = 0.05 / (net.n_out * m) if net.spec.per == "sum" else 0.05
+    rate = 0.05 / (net.n_out * m) if net.spec.per == "sum" else 0.05
     comparison = crossval.compare(
-        case.params, case.X, case.Y, net=net, steps=200, lr=lr, frameworks=(framework,)
+        case.params, case.X, case.Y, net=net, steps=200, learning_rate=rate, frameworks=(framework,)
     )
     note(crossval.format_comparison(comparison))
     for stage in comparison.stages:
