@@ -11,31 +11,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from comparison_stages import STEPS, XOR_STAGES, sigmoid_bce_stages
 
 from gradcheck_xor import model
 from gradcheck_xor import network as nw
 from gradcheck_xor.cli import main
 from gradcheck_xor.params_io import save_data, save_params
-
-STEPS = 50  # one length everywhere, so JAX compiles each training scan once
-XOR_STAGES = [
-    "forward (Z1, A1, Z2, A2)",
-    "loss: mean binary cross-entropy",
-    "loss: half the mean squared error",
-    *(f"{g} (BCE rule)" for g in ("dW1", "db1", "dW2", "db2")),
-    *(f"{g} (notebook rule)" for g in ("dW1", "db1", "dW2", "db2")),
-    f"params after {STEPS} steps (BCE rule)",
-    "loss history (BCE rule)",
-    f"params after {STEPS} steps (notebook rule)",
-    "loss history (notebook rule)",
-]
-DEEP_STAGES = [
-    "forward (Z1, A1, Z2, A2, Z3, A3)",
-    "loss: mean binary cross-entropy",
-    "loss: half the mean squared error",
-    *(f"{g} (BCE rule)" for g in ("dW1", "db1", "dW2", "db2", "dW3", "db3")),
-    *(f"{g} (notebook rule)" for g in ("dW1", "db1", "dW2", "db2", "dW3", "db3")),
-]
 
 
 @pytest.fixture(scope="module")
@@ -129,16 +110,15 @@ def test_compare_a_three_layer_network_from_its_files_reports_every_stage_and_ex
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "network: 3-4-3-1 network (tanh hidden, sigmoid output, bce loss, columns layout)" in out
-    trajectories = [f"{what} ({rule})" for rule in ("BCE rule", "notebook rule") for what in (
-        f"params after {STEPS} steps", "loss history")]  # fmt: skip
-    for row in rows(out, DEEP_STAGES + trajectories).values():
+    stages = sigmoid_bce_stages(3)
+    for row in rows(out, stages).values():
         assert row[-4:-1:2] == ["ok", "ok"], row
     assert out.rstrip().endswith("NumPy and PyTorch and JAX agree at every stage.")
 
     assert main([*argv, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["ok"] is True and data["source"] == str(params) and data["learning_rate"] == 0.01
-    assert [stage["name"] for stage in data["stages"]][: len(DEEP_STAGES)] == DEEP_STAGES
+    assert [stage["name"] for stage in data["stages"]] == stages
     assert all(stage["verdict"] == {"torch": "agree", "jax": "agree"} for stage in data["stages"])
 
 

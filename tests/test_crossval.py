@@ -7,23 +7,12 @@ import json
 
 import numpy as np
 import pytest
+from comparison_stages import STEPS, XOR_STAGES
 
 from gradcheck_xor import crossval, model
 from gradcheck_xor import network as nw
 
 X, Y = model.xor_data()
-STEPS = 50  # one length everywhere, so JAX compiles each training scan once
-XOR_STAGES = [
-    "forward (Z1, A1, Z2, A2)",
-    "loss: mean binary cross-entropy",
-    "loss: half the mean squared error",
-    *(f"{g} (BCE rule)" for g in ("dW1", "db1", "dW2", "db2")),
-    *(f"{g} (notebook rule)" for g in ("dW1", "db1", "dW2", "db2")),
-    f"params after {STEPS} steps (BCE rule)",
-    "loss history (BCE rule)",
-    f"params after {STEPS} steps (notebook rule)",
-    "loss history (notebook rule)",
-]
 BOTH_AGREE = {"torch": "agree", "jax": "agree"}
 
 

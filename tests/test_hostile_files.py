@@ -25,11 +25,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hypothesis_numpy
+from params_files import examples, fitting_layouts
 
-from gradcheck_xor import network as nw
 from gradcheck_xor.params_io import (
     MAX_BYTES,
     SUFFIXES,
@@ -44,11 +44,6 @@ LIMIT = 1 << 20  # the max_bytes every test passes unless it says otherwise
 HANG = 5.0  # seconds: far more than any refusal takes, only there to turn a hang into a failure
 GOOD = {"W1": np.eye(2), "b1": np.zeros((2, 1)), "W2": np.array([[1.0, -2.0]]), "b2": np.zeros((1, 1))}
 CLI = Path(sys.executable).with_name("gradcheck-xor")
-
-
-def _examples(n: int) -> settings:
-    # tmp_path is shared by a test's examples; each example overwrites its own file.
-    return settings(max_examples=n, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _load(path: Path, max_bytes: int = LIMIT) -> dict[str, np.ndarray] | ParamsFileError:
@@ -91,15 +86,7 @@ def _loads_or_is_refused(path: Path, max_bytes: int = LIMIT) -> None:
     else:  # float64 arrays that describe a network, in one layout at least
         assert all(value.dtype == np.float64 for value in got.values())
         params = {key: value for key, value in got.items() if key not in ("X", "Y")}
-        assert any(_describes(params, got.get("X"), layout) for layout in nw.LAYOUTS)
-
-
-def _describes(params: dict[str, np.ndarray], X: np.ndarray | None, layout: str) -> bool:
-    try:
-        nw.describe(params, X, layout=layout)
-    except nw.NetworkError:
-        return False
-    return True
+        assert fitting_layouts(params, got.get("X"))
 
 
 # --- what the path is: only regular files are opened ---------------------------------------
@@ -735,7 +722,7 @@ _printable_or_not = st.characters(blacklist_categories=("Cs",))  # any character
 _names = st.sampled_from(["W1", "b1", "W2", "b2", "X", "Y"]) | st.text(_printable_or_not, max_size=400)
 
 
-@_examples(60)
+@examples(60)
 @given(
     extra=st.dictionaries(
         _names,
@@ -778,7 +765,7 @@ _npy_members = st.one_of(
 )
 
 
-@_examples(60)
+@examples(60)
 @given(
     # zipfile writes no name that is empty up to its first NUL.
     members=st.dictionaries(
@@ -803,7 +790,7 @@ _safetensors_entries = st.fixed_dictionaries(
 )
 
 
-@_examples(60)
+@examples(60)
 @given(
     entries=st.dictionaries(_names, _safetensors_entries | st.integers() | st.text(max_size=5), max_size=4),
     buffer=st.binary(max_size=64),
@@ -826,7 +813,7 @@ def _saved(suffix: str) -> bytes:
 
 
 @pytest.mark.parametrize("suffix", [".npz", ".pt"])
-@_examples(80)
+@examples(80)
 @given(
     edits=st.lists(
         st.tuples(st.floats(0.5, 1, exclude_max=True), st.integers(0, 255)), min_size=1, max_size=4
@@ -857,7 +844,7 @@ _PICKLE_PIECES = [
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # torch's, on whatever it is handed
-@_examples(80)
+@examples(80)
 @given(
     pieces=st.lists(st.sampled_from(_PICKLE_PIECES), max_size=40),
     at=st.integers(0, 10**6),

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
+from params_files import examples, fitting_layouts
 
 from gradcheck_xor import model, notebook
 from gradcheck_xor import network as nw
@@ -38,11 +39,6 @@ GOOD = {
 }
 XOR_X, XOR_Y = model.xor_data()
 COLUMNS = "(columns layout: W_l is (n_l, n_{{l-1}}))."  # formatted with the path: braces doubled
-
-
-def _examples(n: int) -> settings:
-    # tmp_path is shared by a test's examples; each example overwrites its own files.
-    return settings(max_examples=n, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 
 def _json(tmp_path: Path, doc: object, name: str = "p.json") -> Path:
@@ -89,7 +85,7 @@ class _WritesMarker:
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-@_examples(25)
+@examples(25)
 @given(net=networks(min_hidden_layers=0, max_hidden_layers=2), with_data=st.booleans(), data=st.data())
 def test_every_format_round_trips_any_network_and_its_data_exactly(
     tmp_path: Path, suffix: str, net: nw.Network, with_data: bool, data: st.DataObject
@@ -107,17 +103,8 @@ def test_every_format_round_trips_any_network_and_its_data_exactly(
     # The file's shapes describe the network they were drawn for (in either layout where
     # nothing tells them apart: square weights, biases that fit both, no data).
     loaded = {key: got[key] for key in params}
-    layouts = [layout for layout in nw.LAYOUTS if _fits(loaded, got.get("X"), layout)]
-    assert net.layout in layouts
+    assert net.layout in fitting_layouts(loaded, got.get("X"))
     assert nw.describe(loaded, got.get("X"), layout=net.layout).widths == net.widths
-
-
-def _fits(params: dict[str, np.ndarray], X: np.ndarray | None, layout: str) -> bool:
-    try:
-        nw.describe(params, X, layout=layout)
-    except nw.NetworkError:
-        return False
-    return True
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
@@ -311,7 +298,7 @@ def test_load_network_names_the_file_at_fault(tmp_path: Path, build: Callable, m
 
 
 @given(labels=st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=4, max_size=4))
-@_examples(30)
+@examples(30)
 def test_load_network_gives_a_softmaxs_classes_as_stored_whatever_they_hold(
     tmp_path: Path, labels: list[float]
 ) -> None:
@@ -742,24 +729,24 @@ def _load_or_error(path: Path) -> None:
     else:
         assert all(v.dtype == np.float64 for v in got.values())
         params = {k: v for k, v in got.items() if k not in ("X", "Y")}
-        assert any(_fits(params, got.get("X"), layout) for layout in nw.LAYOUTS)
+        assert fitting_layouts(params, got.get("X"))
 
 
-@_examples(150)
+@examples(150)
 @given(doc=_json_documents)
 def test_any_json_document_gives_a_network_or_the_named_error(tmp_path: Path, doc: object) -> None:
     _load_or_error(_bytes(tmp_path, json.dumps(doc).encode(), "p.json"))
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-@_examples(40)
+@examples(40)
 @given(data=st.binary(max_size=300))
 def test_any_bytes_give_a_network_or_the_named_error(tmp_path: Path, suffix: str, data: bytes) -> None:
     _load_or_error(_bytes(tmp_path, data, f"p{suffix}"))
 
 
 @pytest.mark.parametrize("suffix", SUFFIXES)
-@_examples(40)
+@examples(40)
 @given(
     edits=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(0, 255)), max_size=4),
     cut=st.floats(0.2, 1),
