@@ -117,74 +117,6 @@ def test_the_other_layout_gives_the_same_loss_and_transposed_gradients(case: Cas
 # --- (c) NumPy equals PyTorch autograd --------------------------------------------------------
 
 
-@dataclasses.dataclass
-class TorchRun:
-    """The network built in PyTorch from its description, run forward and through its loss."""
-
-    torch: ModuleType
-    tensors: dict[str, Any]  # the parameters, requiring gradients
-    cache: dict[str, Any]  # Z1, A1, ..., ZL, AL in the network's layout
-    value: Any  # the loss
-
-    def numpy_cache(self) -> dict[str, np.ndarray]:
-        return {key: t.detach().numpy() for key, t in self.cache.items()}
-
-    def output_dz(self, depth: int) -> np.ndarray:
-        """Autograd's dLoss/dZL."""
-        (dz,) = self.torch.autograd.grad(self.value, self.cache[f"Z{depth}"], retain_graph=True)
-        return dz.numpy()
-
-    def gradients_from(self, depth: int, dz: np.ndarray) -> dict[str, np.ndarray]:
-        """Autograd's backward pass from the output layer's ``dz`` to every parameter."""
-        grads = self.torch.autograd.grad(
-            self.cache[f"Z{depth}"], list(self.tensors.values()), self.torch.tensor(dz), retain_graph=True
-        )
-        return {"d" + key: g.numpy() for key, g in zip(self.tensors, grads, strict=True)}
-
-
-def torch_run(torch: ModuleType, case: Case) -> TorchRun:
-    F = torch.nn.functional
-    net, cols = case.net, case.net.layout == "columns"
-    hidden = {
-        "relu": F.relu,
-        "leaky_relu": lambda z: F.leaky_relu(z, nw.LEAKY_SLOPE),
-        "tanh": torch.tanh,
-        "sigmoid": torch.sigmoid,
-        "identity": lambda z: z,
-    }[net.hidden]
-    output = {
-        "sigmoid": torch.sigmoid,
-        "softmax": lambda z: torch.softmax(z, 0 if cols else 1),
-        "identity": lambda z: z,
-    }[net.output]
-    tensors = {k: torch.tensor(v, dtype=torch.float64, requires_grad=True) for k, v in case.params.items()}
-    a = torch.tensor(case.X, dtype=torch.float64)
-    cache = {}
-    for i, (w, b) in enumerate(net.names, 1):
-        z = tensors[w] @ a if cols else a @ tensors[w]
-        if b is not None:
-            z = z + tensors[b].reshape((-1, 1) if cols else (1, -1))
-        a = hidden(z) if i < net.depth else output(z)
-        cache[f"Z{i}"], cache[f"A{i}"] = z, a
-    logits, out = (z.T, a.T) if cols else (z, a)  # samples along rows, as torch's losses want
-    labels = torch.tensor(case.Y if case.Y.ndim == 1 or not cols else case.Y.T, dtype=torch.float64)
-    if labels.ndim == 2:
-        y = labels
-    elif net.output == "softmax":  # classes
-        y = F.one_hot(labels.long(), net.n_out).double()
-    else:  # the labels of one output
-        y = labels.reshape(-1, 1)
-    spec = net.spec
-    reduction = "sum" if spec.per == "sum" else "mean"
-    if spec.kind == "cross-entropy":
-        value = F.cross_entropy(logits, labels.long() if labels.ndim == 1 else y, reduction=reduction)
-    elif spec.kind == "bce":
-        value = F.binary_cross_entropy_with_logits(logits, y, reduction=reduction)
-    else:
-        value = spec.factor * F.mse_loss(out, y, reduction=reduction)
-    return TorchRun(torch, tensors, cache, value)
-
-
 @given(cases())
 def test_numpy_and_torch_agree_on_forward_loss_and_each_gradient(torch_xor: ModuleType, case: Case) -> None:
     net, last = case.net, f"Z{case.net.depth}"
@@ -197,8 +129,10 @@ def test_numpy_and_torch_agree_on_forward_loss_and_each_gradient(torch_xor: Modu
         if net.hidden == "sigmoid":
             slopes = [ours[f"A{i}"] * (1.0 - ours[f"A{i}"]) for i in range(1, net.depth)]
         assume(min((float(np.min(slope)) for slope in slopes), default=1.0) > 1e-3)
-    run = torch_run(torch_xor.torch, case)
-    for key, ref in run.numpy_cache().items():
+    # reference_impls.torch_xor builds the described network as a PyTorch user would.
+    run = torch_xor.graph(case.params, case.X, case.Y, net=net)
+    for key, tensor in run.cache.items():
+        ref = tensor.detach().numpy()
         np.testing.assert_allclose(
             ours[key], ref, rtol=1e-12, atol=1e-12 * scale_of(ref), err_msg=f"forward {key}"
         )
@@ -207,15 +141,14 @@ def test_numpy_and_torch_agree_on_forward_loss_and_each_gradient(torch_xor: Modu
     N = net.spec.normaliser(net.n_out, case.X.shape[1 if net.layout == "columns" else 0])
     terms = float(np.sum(1.0 + np.abs(ours[last]))) / N
     value = nw.loss(net, case.params, case.X, case.Y)
-    assert value == pytest.approx(run.value.item(), rel=1e-12, abs=1e-12 * terms), "loss"
+    assert value == pytest.approx(run.loss.item(), rel=1e-12, abs=1e-12 * terms), "loss"
     ours_grads = nw.backward(net, case.params, ours, case.X, case.Y)
     dz = ours_grads.pop(f"d{last}")
     labels = 1.0 + float(np.max(np.abs(case.Y)))
-    np.testing.assert_allclose(
-        dz, run.output_dz(net.depth), rtol=1e-12, atol=1e-12 * labels / N, err_msg=f"d{last}"
-    )
+    (torch_dz,) = torch_xor.torch.autograd.grad(run.loss, run.cache[last], retain_graph=True)
+    np.testing.assert_allclose(dz, torch_dz.numpy(), rtol=1e-12, atol=1e-12 * labels / N, err_msg=f"d{last}")
     # From the same dZL, autograd's backward pass and ours give the same gradients.
-    for key, ref in run.gradients_from(net.depth, dz).items():
+    for key, ref in run.gradients(run.cache[last], dz).items():
         assert ours_grads[key].shape == ref.shape, f"shape of {key}"
         np.testing.assert_allclose(ours_grads[key], ref, rtol=1e-12, atol=1e-12 * scale_of(ref), err_msg=key)
 
@@ -224,14 +157,10 @@ def test_numpy_and_torch_agree_on_the_relu_kink(torch_xor: ModuleType) -> None:
     # The notebook's zero b1 puts the (0, 0) sample on the kink: relu'(0) = 0 in both.
     X, Y = model.xor_data()
     params = model.init_params(1)
-    case = Case(nw.XOR, params, X, Y)
     assert np.any(nw.forward(nw.XOR, params, X)["Z1"] == 0.0)
-    run = torch_run(torch_xor.torch, case)
-    (run.value).backward()
+    torch_grads = torch_xor.graph(params, X, Y, net=nw.XOR).gradients()
     for key, grad in nw.gradients(nw.XOR, params, X, Y).items():
-        np.testing.assert_allclose(
-            grad, run.tensors[key[1:]].grad.numpy(), rtol=1e-12, atol=1e-15, err_msg=key
-        )
+        np.testing.assert_allclose(grad, torch_grads[key], rtol=1e-12, atol=1e-15, err_msg=key)
 
 
 # --- (d) finite, non-negative and without cancellation ----------------------------------------
