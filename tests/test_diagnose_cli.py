@@ -210,12 +210,9 @@ def test_a_rows_layout_softmax_classifier_is_read_as_such(
 def test_a_softmax_label_that_is_no_class_is_a_label_range_finding_not_an_unusable_file(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    X = np.array([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
-    rows = {"W1": np.array([[1.0, -1.0, 0.5], [-1.0, 1.0, 0.5]]), "b1": np.full(3, 0.1)}
-    path = tmp_path / "classifier.json"
-    save_params(
-        {**rows, "W2": np.eye(3), "b2": np.zeros(3), "X": X, "Y": np.array([0.0, 1.0, 5.0, 1.0])}, path
-    )
+    path = tmp_path / "classes.json"
+    X = np.array([[0.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 1.0]])
+    save_params({"W1": np.ones((3, 2)), "W2": np.eye(3), "X": X, "Y": np.array([0.0, 1.0, 5.0, 2.0])}, path)
     code, out, err = _run(capsys, str(path), "--output", "softmax", "--json")
     report = json.loads(out)
     assert code == 1 and err == ""
