@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gradcheck_xor import check_backward, cli, model
+from gradcheck_xor._cli_common import byte_size
 from gradcheck_xor.quickcheck import check_point
 
 RIGHT_BACKWARD = """
@@ -138,7 +139,7 @@ def test_a_bad_argument_under_json_is_also_one_object_on_stdout(capsys: pytest.C
     ("text", "size"), [("65536", 65536), ("64K", 2**16), ("64M", 64 * 2**20), ("1g", 2**30), (" 7 ", 7)]
 )
 def test_a_file_size_takes_an_optional_binary_suffix(text: str, size: int) -> None:
-    assert cli._byte_size(text) == size
+    assert byte_size(text) == size
 
 
 @pytest.mark.parametrize(
