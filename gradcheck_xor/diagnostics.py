@@ -69,7 +69,7 @@ from gradcheck_xor import _html, _losses
 from gradcheck_xor._checks import CHECKS, Analysis, Check
 from gradcheck_xor._checks import VANISHING_W2 as VANISHING_W2
 from gradcheck_xor._codes import ANY_NETWORK, CODES
-from gradcheck_xor._json import jsonable as _jsonable
+from gradcheck_xor._json import jsonable
 from gradcheck_xor.network import XOR, Network, NetworkError, describe, flatten, logit_losses
 
 __all__ = [
@@ -123,7 +123,7 @@ class Finding:
             "message": self.message,
             "why": self.why,
             "fix": self.fix,
-            "evidence": _jsonable(self.evidence),
+            "evidence": jsonable(self.evidence),
         }
 
 
@@ -157,7 +157,7 @@ class Report(_html.Displayed):
             "ok": self.ok,
             "counts": self.counts(),
             "findings": [f.to_dict() for f in self.findings],
-            "summary": _jsonable(self.summary),
+            "summary": jsonable(self.summary),
         }
 
     def __str__(self) -> str:
