@@ -41,6 +41,8 @@ from gradcheck_xor._cli_common import (
 )
 from gradcheck_xor._cli_training import add_notebook, add_sweep, add_train, run_notebook, run_sweep, run_train
 
+__all__ = ["build_parser", "main"]
+
 
 class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised as an interrupt so that every cleanup written for Ctrl-C runs."""
