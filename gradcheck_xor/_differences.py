@@ -391,12 +391,14 @@ def _assemble(
     roundoff = np.where(kinked.method == CENTRAL, 2.0, 8.0) * (_EPS * abs(L0) / step)
     richardson = resolution = None
     if L2_all is not None:
-        # D(h) = g + c h^2 + O(h^4), so (4 D(h) - D(2h)) / 3 = g + O(h^4): the h^2 error the
-        # two differences show, |D(h) - D(2h)| = 3 |c| h^2, bounds what is left of it (and
-        # grows with a loss noisier than float64's rounding); 8 eps |L| / h bounds the rest.
+        # D(h) = g + c h^2 + O(h^4), so (4 D(h) - D(2h)) / 3 = g + O(h^4). What is left: the
+        # h^2 error the two differences show, |D(h) - D(2h)| = 3 |c| h^2 plus their rounding
+        # noise (a loss's own sums and logs round beyond eps |L|: the two steps' differences
+        # measure it), four times over; and 64 eps |L| / h, the noise of a loss computed
+        # to a few dozen ulps, where the two happen to agree.
         wide = (L2_all[1] - L2_all[0]) * (0.5 * half)
         richardson = central + (central - wide) / 3
-        resolution = 2 * np.abs(central - wide) + 8 * _EPS * abs(L0) / step
+        resolution = 4 * np.abs(central - wide) + 64 * _EPS * abs(L0) / step
     return Differences(central, left, right, kinked, roundoff, richardson, resolution)
 
 

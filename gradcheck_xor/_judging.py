@@ -102,10 +102,12 @@ def judge_point(
     if exact is not None:
         reference, reach = exact
         r64, a64 = TOLERANCES[_F64]
-        # The differences confirm the exact gradient at their own tolerance; where they do
-        # not (they never should), they judge.
-        known = smooth & (np.abs(reference - value) <= a64 + r64 * np.abs(value) + d.roundoff)
-    elif d.richardson is not None:
+        # The differences confirm the exact gradient at their own tolerance, grown by the
+        # noise they show where both steps are at hand (a loss whose sums cancel rounds
+        # beyond eps |L|); where they do not confirm it (they never should), they judge.
+        noise = d.roundoff if d.resolution is None else d.roundoff + d.resolution
+        known = smooth & (np.abs(reference - value) <= a64 + r64 * np.abs(value) + noise)
+    elif d.richardson is not None and d.resolution is not None:
         reference, reach = d.richardson, d.resolution
         known = method == diff.CENTRAL
         numeric = np.where(known, reference, numeric)

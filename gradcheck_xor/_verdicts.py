@@ -36,6 +36,8 @@ VERDICTS = (
     "mismatch",
 )
 _FACTOR_TOL = 1e-3  # how close a fitted factor must be to a named one (4 = m, -1, 0.5, ...)
+# Right to better than this relative, but not to float64's precision: imprecise, not wrong.
+_IMPRECISE = 1e-4
 # Each hidden activation's derivative as a learner writes it, from its Z or its A.
 DERIVATIVES = {
     "relu": "(Z > 0)",
@@ -314,7 +316,7 @@ def _classify_layout(ev: Evidence, j: int) -> tuple[str, dict[str, Any]]:
             "A * (1 - A), which is 0 where the sigmoid saturates"
         )
         return "mismatch", {**_localise(ev, j), "cause": "not-finite", "because": because}
-    if ev.coarse[:, j].all():
+    if ev.coarse[:, j].all() and np.nanmax(_relative(ev, j)) < _IMPRECISE:
         return "mismatch", {**_localise(ev, j), **_imprecise(ev, j)}
     k = _fit(a[J], e[J])
     if k is not None and abs(k - 1) > _FACTOR_TOL and _close(a[J], k * e[J], rtol[J], atol[J]):
@@ -405,12 +407,17 @@ def _localise(ev: Evidence, j: int) -> dict[str, Any]:
         shape = net.param_shapes[key]
         if ok[:, cols].all():
             keys[g] = "right"
-        elif ev.coarse[:, j][:, cols].all():
-            keys[g] = f"right to {np.nanmax(_relative(ev, j)[:, cols]):.0e} relative only"
         elif not np.isfinite(ag).all():
             keys[g] = "not finite (NaN or inf)"
         elif np.all(ag == 0):
             keys[g] = "zero everywhere"
+        elif ev.coarse[:, j][:, cols].all():
+            worst = float(np.nanmax(_relative(ev, j)[:, cols]))
+            keys[g] = (
+                f"right to {worst:.0e} relative only"
+                if worst < _IMPRECISE
+                else "wrong where it is smaller than its dtype's tolerance"
+            )
         elif (ok[:, cols] | (ev.method[:, cols] == diff.KINK)).all():
             keys[g] = f"wrong only on the {kink} kink: the value lies outside the left and right derivatives"
         elif k is not None and abs(k - 1) > _FACTOR_TOL and _close(ag[Jg], k * eg[Jg], rt[Jg], at[Jg]):

@@ -5,6 +5,7 @@ and a loss of the user's is judged by Richardson's extrapolation to what it reso
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -156,7 +157,9 @@ def problems(draw: st.DrawFn, max_hidden_layers: int = 3) -> tuple[nw.Network, P
     # overflow is a rejected draw, not a failure.
     with np.errstate(over="ignore"):
         params = draw(strategies.parameters(regime, X, network=net))  # type: ignore[arg-type]
-    assume(all(np.isfinite(v).all() for v in params.values()))
+    # Weights beyond 1e6 (a near-kink draw dividing by a tiny input) move a logit by 1e80 for
+    # a step of 1e-6: central differences then mean nothing, and cannot confirm anything.
+    assume(all(np.abs(v).max(initial=0.0) < 1e6 for v in params.values()))
     assume(_off_the_kinks(net, params, X))
     return net, params, X, Y
 
@@ -342,8 +345,16 @@ def test_a_loss_of_the_users_is_judged_by_richardson_to_what_it_resolves(seed: i
     assert np.isnan(report.exact).all()
     assert {row.method for row in report.table} == {"Richardson"}
     tolerance = np.array([row.tolerance for row in report.table])
-    size = np.abs(np.array([row.numeric for row in report.table]))
-    assert np.all(tolerance < 1e-6 * size + 1e-8)  # what it resolves: far below the old 1e-5
+    numeric = np.array([row.numeric for row in report.table])
+    # The tolerance says what the extrapolation resolves: the exact gradient lies within it.
+    exact = np.tile(nw.flatten(nw.XOR, model.gradients(params, X_XOR, Y_XOR), nw.XOR.grad_keys), 2)
+    assert np.all(np.abs(numeric - exact) <= tolerance)
+    # Where the loss keeps its digits (log(1 - A) of an output short of 0.99), for elements of
+    # 0.1 or more that is ten times better than the old 1e-5.
+    A2 = model.forward(params, X_XOR)["A2"]
+    size = np.abs(numeric)
+    if ((A2 > 0.01) & (A2 < 0.99)).all():
+        assert np.all(tolerance[size >= 0.1] < 1e-6 * size[size >= 0.1])
 
     def off(p: Params, A1: np.ndarray, A2: np.ndarray, X: np.ndarray, Y: Any) -> Params:
         grads = right(p, A1, A2, X, Y)
@@ -366,3 +377,27 @@ def test_both_columns_and_each_elements_tolerance_are_in_the_report(labels: str)
     data = report.to_dict()["elements"][0]
     assert data["exact"] == row.exact and data["tolerance"] == row.tolerance
     assert report.layouts == (labels,)
+
+
+@given(problems())
+def test_each_elements_floor_is_the_same_in_either_layout(problem: tuple) -> None:
+    net, params, X, Y = problem
+    rows = net.layout == "rows"
+    other = dataclasses.replace(net, layout="columns" if rows else "rows")
+    turned = {k: (v.T.copy() if k in dict(net.names) else v) for k, v in params.items()}
+    Y2 = np.asarray(Y)
+    floors = []
+    for n, p, x, y in ((net, params, X, Y), (other, turned, np.asarray(X).T, Y2 if Y2.ndim == 1 else Y2.T)):
+        trace = diff.Trace.of(n, p, *nw.columns(n, x, y))
+        exact, floor = _exact.exact_gradients([trace])
+        names = [name.replace("[", "(").replace("]", ")") for name in nw.element_names(n)]
+        if n.layout == "rows":  # dW[i, j] in rows is dW[j, i] in columns
+            names = [
+                f"{name.split('(')[0]}({', '.join(reversed(name.split('(')[1][:-1].split(', ')))})"
+                if name.startswith("dW") or name.startswith("dw")
+                else name
+                for name in names
+            ]
+        floors.append(dict(zip(names, zip(exact[0], floor[0], strict=True), strict=True)))
+    for name, (value, floor) in floors[0].items():
+        np.testing.assert_allclose(floors[1][name], (value, floor), rtol=1e-12, atol=1e-300, err_msg=name)
