@@ -1,23 +1,26 @@
 """A one-point gradient check for inner loops: is this backward right at this point?
 
-:func:`check_point` compares a backward pass with central finite differences of the loss at
-one parameter point and one label layout, and answers with the numbers per element. It is
-what a property test calls for every generated point, or a training loop every few hundred
-steps. It does not say *why* a backward is wrong: :func:`gradcheck_xor.check_backward` does,
-over several points and label layouts.
+:func:`check_point` compares a backward pass with the loss's exact gradient, which central
+finite differences confirm, at one parameter point and one label layout, and answers with
+the numbers per element. It is what a property test calls for every generated point, or a
+training loop every few hundred steps. It does not say *why* a backward is wrong:
+:func:`gradcheck_xor.check_backward` does, over several points and label layouts.
 
 Its judgement is the full check's at the same point and layout, the same tolerances, and
 for any network but the notebook's it *is* the full check. For the notebook's 2-2-1 network,
 called the notebook's way, it takes a quick path of tens of microseconds: the same central
-differences of the same loss (to round-off: its forward pass is laid out differently), and
-where a perturbation reaches a ReLU kink, or the backward raises, it hands over to the full
-check. What it saves is the full check's bookkeeping: it evaluates only the 19 rows a
-central difference needs (the point, then each element at +h and -h), in a dozen NumPy
-calls.
+differences of the same loss (to round-off: its forward pass is laid out differently), the
+same exact gradient and tolerances (summed in Python's floats, sample by sample), and where
+a perturbation reaches a ReLU kink, the differences do not confirm the exact gradient, or
+the backward raises, it hands over to the full check. What it saves is the full check's
+bookkeeping: it evaluates only the 19 rows a central difference needs (the point, then each
+element at +h and -h), in a dozen NumPy calls, and an element's floor only when a value is
+more than 1e-9 of its exact value off.
 """
 
 from __future__ import annotations
 
+import array
 import dataclasses
 import math
 import operator
@@ -58,10 +61,19 @@ class PointCheck(_html.Displayed):
     elements: tuple[str, ...]
     expected: np.ndarray  # what each is judged against: the exact gradient the differences
     #                       confirm (on a kink: the differences)
-    tolerance: np.ndarray  # the largest |analytic - expected| that passes
+    # The tolerances, or on the quick path, where every value passed within 1e-9 of its
+    # exact value, how to compute them when first asked for (see :attr:`tolerance`).
+    _tolerance: np.ndarray | Callable[[], list[float]]
 
     def __bool__(self) -> bool:
         return self.ok
+
+    @property
+    def tolerance(self) -> np.ndarray:
+        """The largest ``|analytic - expected|`` that passes, per element."""
+        if callable(self._tolerance):
+            self._tolerance = np.array(self._tolerance())
+        return self._tolerance
 
     @property
     def failing(self) -> list[str]:
@@ -149,6 +161,8 @@ _P = _XOR.n_params
 _ROWS = 2 * _P + 1  # the point, then each element at +h, then each at -h
 _RTOL, _ATOL = TOLERANCES[_F64]
 _RELU = HIDDEN_FUNCTIONS["relu"][0]
+_UNGIVEN = (None, None)  # no rtol, no atol
+_PASSED = np.ones(_P, dtype=bool)
 _UNITS = np.ones(3)
 # |theta|_1 (1 + max|X|) below this bounds every number of the quick path by 1e100, and
 # their products by 1e200: nothing overflows.
@@ -156,7 +170,8 @@ _LARGE = 1e100
 _SAMPLES = 64  # more samples than this: the full check's arrays beat a loop over the samples
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = float(np.finfo(np.float64).tiny)
-_DEFAULT_X, _DEFAULT_Y = xor_data(_XOR)
+_DEFAULT_X, _DEFAULT_Y = xor_data(_XOR)  # never handed out: the backward gets copies
+_DEFAULT_BYTES = (_DEFAULT_X.tobytes(), _DEFAULT_Y.tobytes())
 
 
 def _plain(arrays: tuple[Any, ...], shapes: tuple[tuple[int, ...], ...]) -> bool:
@@ -170,7 +185,8 @@ def _plain(arrays: tuple[Any, ...], shapes: tuple[tuple[int, ...], ...]) -> bool
 
 
 def _flat(arrays: tuple[np.ndarray, ...], end: bytes = b"") -> np.ndarray:
-    """Four float64 arrays, flat, in a new writable array (their bytes, joined: one NumPy call)."""
+    """Four float64 arrays, flat, then the float64s ``end`` holds, in a new writable array
+    (their bytes, joined: one NumPy call)."""
     a, b, c, d = arrays
     return np.frombuffer(bytearray(b"".join((a.tobytes(), b.tobytes(), c.tobytes(), d.tobytes(), end))))
 
@@ -191,7 +207,10 @@ def _constants(step: float, shape: tuple[int, int], x: bytes, y: bytes) -> tuple
     than through theta + h: the same difference, exactly h apart. ``reach`` is how far from
     0 a perturbation can move a Z1, ``scale`` is 1 + max|X|. The loss is its terms summed
     over the outputs and samples and divided by the loss's normaliser, so ``terms @ central``
-    (19m, 9) gives the nine central differences (L(+h) - L(-h)) / 2h in one product.
+    (19m, 9) gives the nine central differences (L(+h) - L(-h)) / 2h in one product. The mean
+    BCE's terms, (1 - y) softplus(z) + y softplus(-z) (:func:`gradcheck_xor._losses.terms`),
+    are softplus(z) - y z: ``(softplus(Z2), Z2) @ (central, -labelled)``, where ``labelled`` is
+    ``central`` times each row's labels, takes one softplus, not two.
     """
     X = np.frombuffer(x).reshape(shape)
     m, P = shape[1], _P
@@ -211,66 +230,97 @@ def _constants(step: float, shape: tuple[int, int], x: bytes, y: bytes) -> tuple
         rows_out[unit, ..., P] = offsets[:, element, None]
     affine = np.concatenate([a.reshape(-1, P + 1) for a in (point_z1, rows_z1, rows_out)])
     central = np.repeat(elements[:, None, :] / (2 * step * _XOR.spec.normaliser(1, m)), m, axis=1)
+    central = central.reshape(-1, P)
+    Yv = np.frombuffer(y)
+    differences = np.concatenate([central, -central * np.tile(Yv, _ROWS)[:, None]])
     # (10, k) rather than (k, 10): NumPy's vector-matrix product is quicker this way
     scale = 1.0 + float(np.abs(X).max(initial=0.0))
-    Yv = np.frombuffer(y)
-    # Per sample, what the exact gradient and its scale read: x, |x|, y, 1 - y, |y|.
-    samples = tuple(
-        (x0, x1, abs(x0), abs(x1), yv, 1.0 - yv, abs(yv))
-        for x0, x1, yv in zip(X[0].tolist(), X[1].tolist(), Yv.tolist(), strict=True)
-    )
-    reach_floor = (roundings(_XOR, m) * _EPS, roundings(_XOR, m) * _TINY)
-    return affine.T.copy(), central.reshape(-1, P), first_layer_reach(X, step), scale, samples, reach_floor
+    # Per sample, what the exact gradient reads (x, y / m, (1 - y) / m) and its scale (|x|, |y|).
+    points = list(zip(X[0].tolist(), X[1].tolist(), Yv.tolist(), strict=True))
+    weighted = tuple((x0, x1, yv / m, (1.0 - yv) / m) for x0, x1, yv in points)
+    magnitudes = tuple((abs(x0), abs(x1), abs(yv)) for x0, x1, yv in points)
+    floor = (roundings(_XOR, m) * _EPS, roundings(_XOR, m) * _TINY)
+    samples = (weighted, magnitudes)
+    return affine.T.copy(), differences, first_layer_reach(X, step), scale, samples, floor
 
 
 def _exact(
-    theta: list[float], z1: list[float], z2: list[float], samples: tuple[tuple[float, ...], ...]
-) -> tuple[list[float], list[float], list[float]]:
-    """The exact gradient of the mean BCE at the point, each element's scale (the rules of
-    :mod:`gradcheck_xor._exact` for the notebook's network), and A2, from the point's Z1
-    (unit-major) and Z2: a few numbers a sample, in Python's floats (local variables: each
-    sum of a gradient element is one name)."""
-    Aa, Ab, Ac, Ad, Ae0, Ae1, Av0, Av1, Af = map(abs, theta[:9])
-    m = len(samples)
-    # Sums over the samples: dZ2 times A1_0, A1_1, 1, and where each unit is on, times x_0,
-    # x_1, 1 (W2's weight comes out of the sum); then the same of the scales.
+    theta: list[float], z1: list[float], z2: list[float], weighted: tuple[tuple[float, ...], ...]
+) -> tuple[list[float], list[float]]:
+    """The exact gradient of the mean BCE at the point, and A2, from the point's Z1
+    (unit-major) and Z2, in Python's floats: a few numbers a sample, each sum of a gradient
+    element one local variable (W2's weight comes out of the sums of the hidden layer's).
+    ``weighted`` holds each sample's x_0, x_1, y / m and (1 - y) / m."""
+    m = len(weighted)
     g6 = g7 = g8 = p0 = p1 = p4 = r2 = r3 = r5 = 0.0
-    M6 = M7 = M8 = P0 = P1 = P4 = R2 = R3 = R5 = 0.0
     A2 = []
     exp = math.exp
-    for s, (xa, xb, axa, axb, y, ny, ay) in enumerate(samples):
-        za, zb, z = z1[s], z1[m + s], z2[s]
-        e = exp(-z if z >= 0 else z)
-        A, C = (1.0 / (1.0 + e), e / (1.0 + e)) if z >= 0 else (e / (1.0 + e), 1.0 / (1.0 + e))
+    for (xa, xb, ym, nym), za, zb, z in zip(weighted, z1[:m], z1[m:], z2, strict=True):
+        # dZ2 = ((1 - y) A - y (1 - A)) / m, with A = sigmoid(z) and 1 - A as _losses has them
+        if z >= 0:
+            e = exp(-z)
+            d = 1.0 + e
+            A = 1.0 / d
+            dz = nym * A - ym * (e / d)
+        else:
+            e = exp(z)
+            d = 1.0 + e
+            A = e / d
+            dz = nym * A - ym / d
         A2.append(A)
-        dz = (ny * A - y * C) / m
-        Ma = za + Aa * axa + Ab * axb + Ae0 if za > 0 else 0.0
-        Mb = zb + Ac * axa + Ad * axb + Ae1 if zb > 0 else 0.0
-        Mdz = ((A * (1.0 + abs(z)) + A * (1.0 - A) * (Av0 * Ma + Av1 * Mb + Af)) * (1.0 + ay) + ay) / m
         g8 += dz
-        M8 += Mdz
         if za > 0:
             g6 += dz * za
-            M6 += Mdz * Ma
             p0 += dz * xa
             p1 += dz * xb
             p4 += dz
+        if zb > 0:
+            g7 += dz * zb
+            r2 += dz * xa
+            r3 += dz * xb
+            r5 += dz
+    v0, v1 = theta[6], theta[7]
+    return [v0 * p0, v0 * p1, v1 * r2, v1 * r3, v0 * p4, v1 * r5, g6, g7, g8], A2
+
+
+def _tolerances(
+    theta: list[float],
+    z1: list[float],
+    z2: list[float],
+    magnitudes: tuple[tuple[float, ...], ...],
+    A2: list[float],
+    exact: list[float],
+    floor: tuple[float, float],
+    given: tuple[float | None, float | None],
+) -> list[float]:
+    """Each element's tolerance: ``1e-9 |exact| + roundings (eps scale + tiny)``, its scale
+    by the rules of :mod:`gradcheck_xor._exact` for the notebook's network (as
+    :func:`_exact` sums the gradient, on magnitudes), or the caller's ``given``."""
+    Aa, Ab, Ac, Ad, Ae0, Ae1, Av0, Av1, Af = map(abs, theta[:9])
+    m = len(magnitudes)
+    M6 = M7 = M8 = P0 = P1 = P4 = R2 = R3 = R5 = 0.0
+    for (axa, axb, ay), za, zb, z, A in zip(magnitudes, z1[:m], z1[m:], z2, A2, strict=True):
+        Ma = za + Aa * axa + Ab * axb + Ae0 if za > 0 else 0.0
+        Mb = zb + Ac * axa + Ad * axb + Ae1 if zb > 0 else 0.0
+        Mdz = ((A * (1.0 + abs(z)) + A * (1.0 - A) * (Av0 * Ma + Av1 * Mb + Af)) * (1.0 + ay) + ay) / m
+        M8 += Mdz
+        if za > 0:
+            M6 += Mdz * Ma
             P0 += Mdz * axa
             P1 += Mdz * axb
             P4 += Mdz
         if zb > 0:
-            g7 += dz * zb
             M7 += Mdz * Mb
-            r2 += dz * xa
-            r3 += dz * xb
-            r5 += dz
             R2 += Mdz * axa
             R3 += Mdz * axb
             R5 += Mdz
-    v0, v1 = theta[6], theta[7]
-    g = [v0 * p0, v0 * p1, v1 * r2, v1 * r3, v0 * p4, v1 * r5, g6, g7, g8]
-    M = [Av0 * P0, Av0 * P1, Av1 * R2, Av1 * R3, Av0 * P4, Av1 * R5, M6, M7, M8]
-    return g, M, A2
+    scales = [Av0 * P0, Av0 * P1, Av1 * R2, Av1 * R3, Av0 * P4, Av1 * R5, M6, M7, M8]
+    eps, tiny = floor
+    rtol, atol = given
+    return [
+        (eps * M + tiny if atol is None else atol) + (_SHARP if rtol is None else rtol) * abs(e)
+        for e, M in zip(exact, scales, strict=True)
+    ]
 
 
 def _quick(
@@ -294,7 +344,8 @@ def _quick(
     if m > _SAMPLES:
         return None
     n = _ROWS * m
-    affine, central, reach, scale, samples, floor = _constants(step, X.shape, X.tobytes(), Y.tobytes())
+    data = _DEFAULT_BYTES if X is _DEFAULT_X and Y is _DEFAULT_Y else (X.tobytes(), Y.tobytes())
+    affine, differences, reach, scale, samples, floor = _constants(step, X.shape, *data)
     # The quick path runs outside np.errstate (which slows every NumPy call made under it,
     # the backward's included), so it takes only points whose numbers cannot overflow: a
     # NaN or inf parameter fails this test too.
@@ -309,24 +360,15 @@ def _quick(
     if min(map(abs, z1)) <= reach:
         return None
     hidden = _RELU(forward[: 2 * m + 3 * n])  # relu(Z1): the point's (its A1), then every row's
-    # Z2 of every row: the sum over the two units and the bias's input of weight * input.
-    Z2 = np.dot(_UNITS, (hidden[2 * m :] * forward[2 * m + 3 * n :]).reshape(3, n)).reshape(_ROWS, 1, m)
-    terms = loss_terms(_XOR.spec, "sigmoid", Z2, Y)
-    numeric = np.dot(terms.reshape(-1), central).tolist()
-    # The exact gradient, its scale, and A2 = sigmoid(Z2) (1, m) for the backward.
-    exact, scales, A2 = _exact(theta, z1, Z2[0, 0].tolist(), samples)
-    # The differences confirm the exact gradient, or the full check judges.
-    if False in [abs(e - v) <= _ATOL + _RTOL * abs(v) for e, v in zip(exact, numeric, strict=True)]:
-        return None
-    eps, tiny = floor
-    if given_tolerances == (None, None):
-        tolerance = [eps * M + tiny + _SHARP * abs(e) for e, M in zip(exact, scales, strict=True)]
-    else:
-        rtol, atol = given_tolerances
-        tolerance = [
-            (eps * M + tiny if atol is None else atol) + (_SHARP if rtol is None else rtol) * abs(e)
-            for e, M in zip(exact, scales, strict=True)
-        ]
+    # Z2 of every row (19m): the sum over the two units and the bias's input of weight * input,
+    # written beside its softplus, so that the nine differences are one product.
+    both = np.empty(2 * n)
+    Z2 = np.dot(_UNITS, (hidden[2 * m :] * forward[2 * m + 3 * n :]).reshape(3, n), out=both[n:])
+    np.logaddexp(0.0, Z2, out=both[:n])
+    numeric = np.dot(both, differences).tolist()
+    # The exact gradient, and A2 = sigmoid(Z2) (1, m) for the backward.
+    z2 = Z2[:m].tolist()
+    exact, A2 = _exact(theta, z1, z2, samples[0])
     A1 = hidden[: 2 * m].reshape(2, m)
     W1, b1, W2, b2 = arrays  # copies: the backward may change what it is given
     given = {"W1": W1.copy(), "b1": b1.copy(), "W2": W2.copy(), "b2": b2.copy()}
@@ -341,49 +383,86 @@ def _quick(
         # warning that the caller's filters turn into an error is not the backward's
         # failure. Anything else it raises (sys.exit included) the full check reports.
         return None
-    # The rounding of the differences of the point's loss, as the full check adds it to a
-    # dtype's tolerance (computed only for values other than float64's).
-    rounding = lambda: 2 * _EPS * abs(float(terms[0].sum()) / m) / step  # noqa: E731
-    return _judge(result, exact, numeric, tolerance, given_tolerances, rounding)
+
+    def tolerances() -> list[float]:
+        return _tolerances(theta, z1, z2, samples[1], A2, exact, floor, given_tolerances)
+
+    def rounding() -> float:
+        """The rounding of the point's differences, as the full check adds it to the
+        tolerance of a value other than float64's."""
+        return 2 * _EPS * abs(float(loss_terms(_XOR.spec, "sigmoid", Z2[None, :m], Y).sum()) / m) / step
+
+    # Where the differences do not confirm the exact gradient, the full check judges.
+    return _judge(result, exact, numeric, tolerances, given_tolerances, rounding)
 
 
 def _judge(
     result: Any,
     exact: list[float],
     numeric: list[float],
-    tolerance: list[float],
+    tolerances: Callable[[], list[float]],
     given: tuple[float | None, float | None],
     rounding: Callable[[], float],
-) -> PointCheck:
-    """Compare what the backward returned with the ``exact`` gradient: float64 values within
-    ``tolerance``, others within their dtype's tolerances grown by ``rounding()`` (unless the
-    caller gave some)."""
+) -> PointCheck | None:
+    """Compare what the backward returned with the ``exact`` gradient, once the differences
+    ``numeric`` confirm it (None where they do not): float64 values within ``tolerances()``,
+    others within their dtype's tolerances grown by ``rounding()`` (unless the caller gave
+    some)."""
     try:
         grads = _GRADS_OF(result)
         plain = _plain(grads, _GRAD_SHAPES)
     except Exception:  # not a dict of the four arrays: read_gradients says what is wrong
         plain = False
-    columns = np.array(exact + numeric + tolerance)  # one array, three views
-    expected, differences, tolerances = columns[:9], columns[9:18], columns[18:]
-    if plain:
-        # float64 gradients, and nine comparisons are quicker in Python
-        analytic = _flat(grads)
-        ok = [abs(a - e) <= t for a, e, t in zip(analytic.tolist(), exact, tolerance, strict=True)]
-        passed = np.frombuffer(bytearray(ok), dtype=np.bool_)
-        return PointCheck(False not in ok, analytic, differences, passed, None, _NAMES, expected, tolerances)
+    if not plain:
+        if False in [abs(e - v) <= _ATOL + _RTOL * abs(v) for e, v in zip(exact, numeric, strict=True)]:
+            return None
+        return _judge_read(result, exact, numeric, tolerances, given, rounding)
+    # float64 gradients, and nine comparisons are quicker in Python. A value within 1e-9 of
+    # its exact value passes whatever its floor, which is then left for later.
+    columns = _flat(grads, array.array("d", exact + numeric).tobytes())  # analytic, exact, numeric
+    analytic, expected, differences = columns[:9], columns[9:18], columns[18:]
+    values = analytic.tolist()
+    close = [
+        abs(a - e) <= _SHARP * abs(e) if abs(e - v) <= _ATOL + _RTOL * abs(v) else None
+        for a, e, v in zip(values, exact, numeric, strict=True)
+    ]
+    if None in close:
+        return None
+    if given == _UNGIVEN and False not in close:
+        return PointCheck(True, analytic, differences, _PASSED.copy(), None, _NAMES, expected, tolerances)
+    tolerance = tolerances()
+    ok = [abs(a - e) <= t for a, e, t in zip(values, exact, tolerance, strict=True)]
+    return PointCheck(
+        False not in ok, analytic, differences, np.array(ok), None, _NAMES, expected, np.array(tolerance)
+    )
+
+
+def _judge_read(
+    result: Any,
+    exact: list[float],
+    numeric: list[float],
+    tolerances: Callable[[], list[float]],
+    given: tuple[float | None, float | None],
+    rounding: Callable[[], float],
+) -> PointCheck:
+    """:func:`_judge` of a result that is not four float64 arrays of the parameters' shapes:
+    :func:`gradcheck_xor._calling.read_gradients` reads it, or says what is wrong with it."""
+    columns = np.array(exact + numeric)
+    expected, differences = columns[:9], columns[9:]
+    tolerance_of_float64 = np.array(tolerances())
     with np.errstate(all="ignore"):  # the values may be NaN or inf
         read = read_gradients(result, _XOR)
         if not isinstance(read, Read):
             nan = np.full(_P, np.nan)
-            return PointCheck(False, nan, differences, np.zeros(_P, bool), read, _NAMES, expected, tolerances)
+            return PointCheck(
+                False, nan, differences, np.zeros(_P, bool), read, _NAMES, expected, tolerance_of_float64
+            )
         # Other dtypes keep their own tolerances, where the caller gave none.
         rtol = read.rtol if given[0] is None else given[0]
         atol = read.atol + rounding() if given[1] is None else given[1]
-        tolerances = np.where(read.sharp, tolerances, atol + rtol * np.abs(expected))
-        passed = np.abs(read.values - expected) <= tolerances
-    return PointCheck(
-        bool(passed.all()), read.values, differences, passed, None, _NAMES, expected, tolerances
-    )
+        tolerance = np.where(read.sharp, tolerance_of_float64, atol + rtol * np.abs(expected))
+        passed = np.abs(read.values - expected) <= tolerance
+    return PointCheck(bool(passed.all()), read.values, differences, passed, None, _NAMES, expected, tolerance)
 
 
 def _quick_callable(backward: Backward) -> bool:
@@ -430,7 +509,7 @@ def check_point(
     which calls it again with floating-point warnings ignored, so a warning that the
     caller's filters turn into an error is not taken for the backward's failure.
     """
-    given = (tolerance("rtol", rtol), tolerance("atol", atol))
+    given = _UNGIVEN if rtol is None and atol is None else (tolerance("rtol", rtol), tolerance("atol", atol))
     quick = (
         call is None
         and hidden in (None, "relu")
