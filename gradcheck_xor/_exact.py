@@ -2,24 +2,24 @@
 
 A correct backward pass differs from the exact gradient only by rounding, however it orders
 its sums (``@``, einsum, a loop over the samples, pairwise) and whether or not it recomputes
-the forward pass. How much rounding one element can carry follows from its *scale*: the
-same computation carried out on the magnitudes of all its terms,
+the forward pass. How far is a running error bound: every number of the forward and backward
+pass carries, beside its value, a bound on how far a correct computation of it can be off,
+in units of eps, carried forward by first-order error analysis:
 
-- ``|W| @ M(A) + |b|`` for each pre-activation ``Z = W @ A + b``, and ``|A| + |f'(Z)| M(Z)``
-  for what an activation makes of it (a value, and how far its argument's rounding moves it);
-- for the output's dZ, the magnitudes of the terms of the formula, ``M(A) + |Y|`` for
-  ``A - Y`` (never ``|A - Y|``, which cancels where the output is right), and ``A (1 + |Z|)``
-  for a sigmoid or softmax, whose usual forms (``exp(Z - logsumexp(Z))``) lose ``|Z|`` ulps;
-- ``|W|.T @ M(dZ)`` times the scale of the activation's derivative for each hidden dZ, and
-  ``M(dZ) @ M(A).T`` for ``dW = dZ @ A.T``, the sum of ``M(dZ)`` over the samples for ``db``.
+- a sum of n products (a layer's ``W @ A + b``, the backward's ``W.T @ dZ``, a gradient's sum
+  over the samples) adds n roundings of the sum of its terms' magnitudes, in any order, to
+  what its factors carry (``|W| @ e(A)``, ``e(dZ) @ |A|.T + |dZ| @ e(A).T``);
+- a function adds its slope times its argument's error and a few ulps of its value (a library's
+  exp, log, tanh), a sigmoid or softmax also ``|Z|`` ulps (their usual forms,
+  ``exp(Z - logsumexp(Z))``, lose that many);
+- a difference rounds to a few ulps of *its result*, and carries its operands' errors: the
+  output's ``A - Y`` carries A's error and nothing of the labels', so where the output is
+  right, the elements keep every digit a correct backward can keep.
 
-Every rounding moves a number by at most eps times its scale, and on its way to an element a
-number passes through at most :func:`roundings` of them, so a correctly computed element lies
-within ``roundings * eps * scale`` of the exact value (a first-order bound, well above what
-rounding does in practice), plus ``roundings`` times the smallest normal number for what
-underflows (PyTorch and JAX flush subnormal numbers to zero): that is its absolute floor.
-:data:`RTOL` on top leaves room for library functions (exp, log, tanh) a few units in the
-last place off.
+The bound is first order and worst case (every rounding the same way), so a correctly computed
+element lies within ``_SAFETY`` times it; add the smallest normal number for each operation
+that can underflow (PyTorch and JAX flush subnormal numbers to zero): that is its absolute
+floor. :data:`RTOL` on top leaves room for everything relative to the element's own value.
 """
 
 from __future__ import annotations
@@ -30,21 +30,14 @@ from gradcheck_xor import _differences as diff
 from gradcheck_xor import network as nw
 from gradcheck_xor._losses import LEAKY_SLOPE, OUTPUT_FUNCTIONS
 
-__all__ = ["RTOL", "exact_gradients", "roundings", "scales"]
+__all__ = ["RTOL", "bounds", "exact_gradients", "roundings"]
 
 RTOL = 1e-9
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = float(np.finfo(np.float64).tiny)
-
-
-def roundings(net: nw.Network, m: int) -> int:
-    """The most roundings a number meets on its way to a gradient element: each layer's sum
-    over its inputs and its activation going forward, the output's dZ (a dozen operations),
-    each hidden layer's sum over the next layer's units and its derivative going back, and
-    the sum over the samples (and a softmax's over its classes)."""
-    forward = sum(n_prev + 6 for n_prev in net.widths[:-1])
-    backward = sum(n_next + 4 for n_next in net.widths[2:])
-    return forward + 12 + backward + m + net.n_out
+_ULPS = 4.0  # what one library function (exp, log, tanh) or one short formula may round
+_SAFETY = 2.0  # over the first-order bound: its second order, and rounding to nearest's ties
+_ROUNDS = {"relu": 0.0, "identity": 0.0, "leaky_relu": 1.0, "tanh": _ULPS, "sigmoid": _ULPS}
 
 
 def _slope(hidden: str, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
@@ -60,68 +53,104 @@ def _slope(hidden: str, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
     return np.ones_like(Z)
 
 
-def _slope_scale(hidden: str, Z: np.ndarray, A: np.ndarray, MZ: np.ndarray) -> np.ndarray:
-    """The scale of f'(Z) as a backward computes it: its terms (1 + A² for 1 - A², A (1 + A)
-    for A (1 - A)) and how far the rounding of Z moves it (|f''| M(Z))."""
+def _slope_error(hidden: str, A: np.ndarray, eA: np.ndarray) -> np.ndarray:
+    """The error of f'(Z) as a backward computes it from A (1 - A², A (1 - A)): A's error
+    times the slope's own slope, and its roundings (1 - A² rounds A² first: an ulp of 1)."""
     if hidden == "tanh":
-        return 1.0 + A * A + 2.0 * np.abs(A) * (1.0 - A * A) * MZ
+        return 2.0 * np.abs(A) * eA + _ULPS
     if hidden == "sigmoid":
-        return A * (1.0 + A) + A * (1.0 - A) * np.abs(1.0 - 2.0 * A) * MZ
-    return _slope(hidden, Z, A)
+        return np.abs(1.0 - 2.0 * A) * eA + _ULPS * A * (1.0 - A)
+    return np.zeros_like(A)
 
 
-def _output_scale(net: nw.Network, Z: np.ndarray, MZ: np.ndarray) -> np.ndarray:
-    """M(A) of the output layer, from its logits Z and their scale M(Z), (n_out, m)."""
-    if net.output == "identity":
-        return MZ
+def _output(net: nw.Network, Z: np.ndarray, eZ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The output A (n_out, m) and its error, from the logits and theirs."""
     A = OUTPUT_FUNCTIONS[net.output](Z)
+    if net.output == "identity":
+        return A, eZ
     if net.output == "sigmoid":
-        return A * (1.0 + np.abs(Z)) + A * (1.0 - A) * MZ
-    widest = np.abs(Z).max(axis=0, keepdims=True) + MZ.max(axis=0, keepdims=True)
-    return A * (1.0 + 2.0 * widest)
+        return A, A * (1.0 - A) * eZ + A * (_ULPS + np.abs(Z))
+    # softmax: dA_k = A_k (dZ_k - sum_j A_j dZ_j), and exp(Z - logsumexp(Z)) loses max|Z| ulps
+    spread = _ULPS + 2.0 * np.abs(Z).max(axis=0, keepdims=True)
+    return A, A * (eZ + (A * eZ).sum(axis=0, keepdims=True) + spread)
 
 
-def _output_dz_scale(net: nw.Network, MA: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    """M(dZ_L) from the output's scale M(A) and the labels (n_out, m)."""
+def _output_dz(net: nw.Network, A: np.ndarray, eA: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The output layer's dZ (n_out, m) and its error."""
     spec = net.spec
     N = spec.normaliser(*Y.shape)
-    labels = np.abs(Y)
-    if spec.kind in ("bce", "cross-entropy"):  # A - Y, or A * sum(Y) - Y for labels of any sum
-        return (MA * (1.0 + labels.sum(axis=0, keepdims=True)) + labels) / N
-    dA = 2.0 * spec.factor * (MA + labels) / N
-    if net.output == "sigmoid":  # dA * A * (1 - A)
-        return dA * MA * (1.0 + MA)
-    if net.output == "softmax":  # A * (dA - sum(dA * A))
-        return MA * (dA + (dA * MA).sum(axis=0, keepdims=True))
-    return dA
+    if spec.kind == "bce":  # (1 - Y) A - Y (1 - A): each term rounds, A - Y is their difference
+        terms = np.abs(1.0 - Y) * A + np.abs(Y) * np.abs(1.0 - A)
+        return ((1.0 - Y) * A - Y * (1.0 - A)) / N, (eA * (np.abs(1.0 - Y) + np.abs(Y)) + _ULPS * terms) / N
+    if spec.kind == "cross-entropy":  # A sum(Y) - Y: A - Y for one-hot labels
+        total = Y.sum(axis=0, keepdims=True)
+        dz = A * total - Y
+        error = eA * np.abs(total) + _ULPS * (np.abs(dz) + A * np.abs(total - 1.0))
+        return dz / N, error / N
+    r = A - Y  # the squared losses: dA = 2 factor (A - Y) / N
+    scale = 2.0 * spec.factor / N
+    dA, e_dA = scale * r, scale * (eA + _ULPS * np.abs(r))
+    if net.output == "identity":
+        return dA, e_dA
+    if net.output == "sigmoid":
+        s = A * (1.0 - A)
+        e_s = np.abs(1.0 - 2.0 * A) * eA + _ULPS * s
+        dz = dA * s
+        return dz, s * e_dA + np.abs(dA) * e_s + _ULPS * np.abs(dz)
+    # softmax: A (dA - t), t = sum_j A_j dA_j
+    t = (A * dA).sum(axis=0, keepdims=True)
+    e_t = (eA * np.abs(dA) + A * e_dA).sum(axis=0, keepdims=True) + A.shape[0] * (A * np.abs(dA)).sum(
+        axis=0, keepdims=True
+    )
+    u = dA - t
+    e_u = e_dA + e_t + _ULPS * np.abs(u)
+    dz = A * u
+    return dz, eA * np.abs(u) + A * e_u + _ULPS * np.abs(dz)
 
 
-def scales(trace: diff.Trace) -> np.ndarray:
-    """Each gradient element's scale at the point of ``trace``, flat in parameter order."""
+def bounds(trace: diff.Trace) -> np.ndarray:
+    """Each gradient element's error bound at the point of ``trace``, in units of eps, flat in
+    parameter order (see the module)."""
     net = trace.net
-    # Forward: each layer's M(A) (A_0 = X) and M(Z).
-    MA = [np.abs(trace.As[0])]
-    MZ = []
+    m = trace.Y.shape[1]
+    # Forward: each layer input's |A| and error (A_0 = X is exact), each Z's error.
+    absA, eA, eZ = [np.abs(trace.As[0])], [np.zeros(trace.As[0].shape)], []
     for i, (W, b) in enumerate(trace.layers):
-        M = np.abs(W) @ MA[-1]
-        MZ.append(M if b is None else M + np.abs(b))
+        aW = np.abs(W)
+        terms = aW @ absA[i] + (0.0 if b is None else np.abs(b))
+        eZ.append(aW @ eA[i] + (W.shape[1] + (b is not None)) * terms)
         if i < net.depth - 1:
             Z, A = trace.Zs[i], trace.As[i + 1]
-            MA.append(np.abs(A) + _slope(net.hidden, Z, A) * MZ[-1])
-    M_dZ = _output_dz_scale(net, _output_scale(net, trace.Zs[-1], MZ[-1]), trace.Y)
+            absA.append(np.abs(A))
+            eA.append(_slope(net.hidden, Z, A) * eZ[i] + _ROUNDS[net.hidden] * np.abs(A))
+    A_out, eA_out = _output(net, trace.Zs[-1], eZ[-1])
+    dZ, e_dZ = _output_dz(net, A_out, eA_out, trace.Y)
     parts: list[np.ndarray] = []
     for i in reversed(range(net.depth)):
         W, b = trace.layers[i]
-        M_dW = M_dZ @ MA[i].T
+        abs_dZ = np.abs(dZ)
+        e_dW = e_dZ @ absA[i].T + abs_dZ @ eA[i].T + m * (abs_dZ @ absA[i].T)
         # The caller's flat order: C order of W (n, n_prev), or of its transpose for rows.
-        layer = [M_dW.ravel(order="C" if net.layout == "columns" else "F")]
+        layer = [e_dW.ravel(order="C" if net.layout == "columns" else "F")]
         if b is not None:
-            layer.append(M_dZ.sum(axis=1))
+            layer.append(e_dZ.sum(axis=1) + m * abs_dZ.sum(axis=1))
         parts[:0] = layer
         if i:
+            G = W.T @ dZ
+            e_G = np.abs(W).T @ e_dZ + W.shape[0] * (np.abs(W).T @ abs_dZ)
             Z, A = trace.Zs[i - 1], trace.As[i]
-            M_dZ = (np.abs(W).T @ M_dZ) * _slope_scale(net.hidden, Z, A, MZ[i - 1])
+            s = _slope(net.hidden, Z, A)
+            dZ = G * s
+            e_dZ = np.abs(s) * e_G + np.abs(G) * _slope_error(net.hidden, A, eA[i]) + _ULPS * np.abs(dZ)
     return np.concatenate(parts)
+
+
+def roundings(net: nw.Network, m: int) -> int:
+    """How many operations meet a number on its way to a gradient element, each of which may
+    flush a subnormal result to zero."""
+    forward = sum(n_prev + 6 for n_prev in net.widths[:-1])
+    backward = sum(n_next + 4 for n_next in net.widths[2:])
+    return forward + 12 + backward + m + net.n_out
 
 
 def exact_gradients(traces: list[diff.Trace]) -> tuple[np.ndarray, np.ndarray]:
@@ -132,6 +161,6 @@ def exact_gradients(traces: list[diff.Trace]) -> tuple[np.ndarray, np.ndarray]:
     if net.layout == "rows":
         X, Y = X.T, Y.T
     _, grads = nw.losses_and_gradients(net, np.stack([t.theta for t in traces]), X, Y)
-    count = roundings(net, X.shape[1 if net.layout == "columns" else 0])
-    floors = np.stack([count * (_EPS * scales(t) + _TINY) for t in traces])
+    underflow = roundings(net, traces[0].Y.shape[1]) * _TINY
+    floors = np.stack([_SAFETY * _EPS * bounds(t) + underflow for t in traces])
     return grads, floors
