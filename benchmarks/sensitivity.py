@@ -14,10 +14,14 @@ inactive, dead unit, near-saturated), this script
    tolerance the oracle used before (1e-5 relative, 1e-7 absolute), then the same for the
    notebook's 2-2-1 network at its five default points for 50 seeds;
 3. checks that figure: it multiplies one element of the exact gradient by 1 + 1e-8 and
-   counts how often the oracle fails it and names that element alone.
+   counts how often the oracle fails it and names that element alone, at one point;
+4. does the same at the default points (the oracle's own, as when no parameters are given)
+   for four elements of every network: every element that is not exactly 0 at all of them
+   must be caught and named, since one point where it keeps its digits is enough.
 
 Run: ``python benchmarks/sensitivity.py [--networks N] [--seed S]``. Exit code 0 when there
-is no false alarm and every element resolvable at 1e-8 was caught, else 1. torch and JAX are
+is no false alarm, every element resolvable at 1e-8 at its point was caught, and every one
+tried over the default points was, else 1. torch and JAX are
 test dependencies; the package itself never imports them.
 """
 
@@ -134,6 +138,8 @@ def main(argv: list[str] | None = None) -> int:
     ratios: dict[str, list[float]] = {}
     before: dict[str, list[float]] = {}
     caught = resolvable = tried = named = 0
+    defaults = defaults_named = 0
+    unseen: list[str] = []  # 1e-8 of an element not caught over the default points
     for _ in range(args.networks):
         net = draw_network(rng)
         X, Y = draw_data(rng, net, int(rng.integers(2, 9)))
@@ -157,6 +163,18 @@ def main(argv: list[str] | None = None) -> int:
                 if value != 0:
                     ratios.setdefault(kind, []).append(float(r))
                     before.setdefault(kind, []).append(float(o))
+        # 4. 1e-8 of one element over the default points
+        names = nw.element_names(net)
+        for k in rng.choice(net.n_params, min(4, net.n_params), replace=False):
+            if not np.any(exact[:, k]):
+                continue
+            factor = 1 + 1e-8 * float(rng.choice([-1.0, 1.0]))
+            report = check_backward(perturbed(net, int(k), factor), net, X, Y, seed=seed)
+            defaults += 1
+            if not report.ok and report.details.get("elements") == [names[k]]:
+                defaults_named += 1
+            else:
+                unseen.append(f"1e-8 of {names[k]} not named on the {net}: {report.explain(3)}")
         # 3. 1e-8 of one element, at one point
         i = int(rng.integers(0, len(points)))
         k = int(rng.integers(0, net.n_params))
@@ -241,10 +259,14 @@ def main(argv: list[str] | None = None) -> int:
         f"1e-8 of one element, off the kinks: {tried} tried, {caught} failed ({named} naming that element "
         f"alone); {resolvable} were above float64's resolution at 1e-8 and all of those must be named"
     )
+    print(
+        f"1e-8 of one element over the default points: {defaults} tried (elements not 0 at every point), "
+        f"{defaults_named} failed naming that element alone"
+    )
     print(f"({seconds:.0f} s)")
-    for alarm in (alarms + missed)[:5]:
+    for alarm in (alarms + missed + unseen)[:5]:
         print("\n" + alarm)
-    return 1 if alarms or missed else 0
+    return 1 if alarms or missed or unseen else 0
 
 
 if __name__ == "__main__":

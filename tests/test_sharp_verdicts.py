@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from gradcheck_xor import _differences as diff
 from gradcheck_xor import _exact, check_backward, model, strategies
 from gradcheck_xor import network as nw
+from gradcheck_xor._points import default_points
 
 Params = dict[str, np.ndarray]
 
@@ -232,6 +233,34 @@ def test_a_relative_error_of_1e8_in_any_one_element_fails_and_is_named(problem: 
     failing = {(row.element, row.ok) for row in report.table if not row.ok}
     assert failing == {(names[k], False)}
     assert names[k] in str(report)
+
+
+def _one_element_off(net: nw.Network, k: int, factor: float) -> Callable[..., Params]:
+    """The exact gradient with element ``k`` multiplied by ``factor``, at every point."""
+
+    def off(params: Params, X: np.ndarray, Y: np.ndarray) -> Params:
+        flat = nw.flatten(net, nw.gradients(net, params, X, Y), net.grad_keys)
+        flat[k] *= factor
+        return nw.unflatten(net, flat, net.grad_keys)
+
+    return off
+
+
+@given(problems(), st.data())
+def test_over_the_default_points_1e8_of_any_element_fails_and_is_named(problem: tuple, data: Any) -> None:
+    """No element is exempt where the oracle picks its points: one point at which an element
+    keeps its digits is enough, and only an element that is exactly 0 at every point (a
+    relative error of nothing) is left out."""
+    net, _, X, Y = problem
+    seed = data.draw(st.integers(0, 2**32 - 1), label="seed")
+    k = data.draw(st.integers(0, net.n_params - 1), label="element")
+    sign = data.draw(st.sampled_from([-1.0, 1.0]), label="sign")
+    points = [p for _, p in default_points(seed, X, Y, network=net)]
+    exact, _ = _exact.exact_gradients([diff.Trace.of(net, p, *nw.columns(net, X, Y)) for p in points])
+    assume(np.any(exact[:, k]))
+    report = check_backward(_one_element_off(net, k, 1 + sign * 1e-8), net, X, Y, seed=seed)
+    assert report.verdict == "mismatch", report
+    assert report.details["elements"] == [nw.element_names(net)[k]]
 
 
 # --- right to 1e-6...1e-9, and no better -------------------------------------------------------
