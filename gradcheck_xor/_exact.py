@@ -75,7 +75,9 @@ def _output(net: nw.Network, Z: np.ndarray, eZ: np.ndarray) -> tuple[np.ndarray,
     return A, A * (eZ + (A * eZ).sum(axis=0, keepdims=True) + spread)
 
 
-def _output_dz(net: nw.Network, A: np.ndarray, eA: np.ndarray, Y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _output_dz(
+    net: nw.Network, A: np.ndarray, eA: np.ndarray, Y: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """The output layer's dZ (n_out, m) and its error."""
     spec = net.spec
     N = spec.normaliser(*Y.shape)
