@@ -320,10 +320,21 @@ def _expected(net: nw.Network) -> str:
     return f"a dict with keys {keys} (or {', '.join(net.keys)}), or a sequence of them in that order"
 
 
+def _beside_the_loss(result: Sequence[Any]) -> Mapping[Any, Any] | None:
+    """The gradients of a pair of them and the loss: cs231n's ``return loss, grads``, the
+    course's ``return grads, cost``; None for anything else. A sequence in parameter order
+    holds no mapping, so the one mapping of a pair is never mistaken for it, whatever the
+    loss beside it is (a float, a 0-d array, the (n,) array Python's ``sum`` makes)."""
+    if len(result) != 2 or isinstance(result[0], Mapping) == isinstance(result[1], Mapping):
+        return None
+    return result[0] if isinstance(result[0], Mapping) else result[1]
+
+
 def read_gradients(result: Any, net: nw.Network) -> Read | dict[str, Any]:
     """The gradients in ``result``, or what is wrong with it (``key``, ``got``, ``expected``).
 
-    A dict keyed ``dW1, db1, ...`` or by the parameter keys, or a sequence in parameter order.
+    A dict keyed ``dW1, db1, ...`` or by the parameter keys, or a sequence in parameter order;
+    or the dict beside the loss, ``(loss, grads)`` or ``(grads, loss)``.
     A shape is accepted when the notebook's in-place update ``b2 -= lr * db2`` would accept
     it (same size, broadcasting into the parameter's shape): a scalar ``db2`` is fine, a
     ``db1`` of shape (2,) is not (it would broadcast ``b1`` to (2, 2)).
@@ -348,6 +359,9 @@ def read_gradients(result: Any, net: nw.Network) -> Read | dict[str, Any]:
         if isinstance(result, Mapping):
             arrays = _lookup(result, net.grad_keys) or _lookup(result, net.keys) or [_MISSING] * len(shapes)
         elif isinstance(result, (tuple, list)):
+            grads = _beside_the_loss(result)
+            if grads is not None:
+                return read_gradients(grads, net)
             if len(result) != len(shapes):
                 got = f"a {type(result).__name__} of {len(result)} items"
                 return {"key": None, "got": got, "expected": _expected(net)}
