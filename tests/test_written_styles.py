@@ -1,0 +1,434 @@
+"""The oracle on code written the way public course and tutorial code writes it
+(tests/written_styles.py): samples in rows or columns, 3 to 6 hidden units, networks without
+biases, tanh and sigmoid hidden layers, a linear output on half the summed squared error, a
+softmax over classes, two hidden layers, steps that update in place, class methods.
+
+Each is checked as written, with the options that describe its network and at most a one-line
+``call=``; a class method's call builds the object from the parameter dict. A right version
+must be ``ok`` wherever its parameters and data are drawn; each mistake must get its verdict
+and name what is wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import written_styles as ws
+from cli_run import run_command
+from hypothesis import given
+from hypothesis import strategies as st
+from written_styles import Neural_Network, NeuralNetwork, TwoLayerNet, forward_pass, neuralNetwork
+
+from gradcheck_xor import check_backward, check_step, strategies
+from gradcheck_xor import network as nw
+from gradcheck_xor.params_io import save_data, save_params
+from gradcheck_xor.report import GradcheckReport as Report
+
+Params = dict[str, np.ndarray]
+M = 8  # samples in the data of the fixed-point checks
+F = nw.Network.from_widths
+
+
+@dataclasses.dataclass(frozen=True)
+class Idiom:
+    """How code of one idiom is checked: the network its parameters and options describe
+    (with the bias shapes the idiom uses), the options as its user passes them (``lr`` makes
+    it a training step, for ``check_step``), and the one-line ``call=`` it needs, if any."""
+
+    net: nw.Network
+    options: dict[str, Any]
+    call: Callable[..., Any] | None = None
+    one_hot: bool = False  # a softmax's labels one-hot (classes, m), not classes (m,)
+
+    def check(self, function: Callable[..., Any], params: Params, X: Any, Y: Any, call: Any = None) -> Report:
+        checker: Callable[..., Report] = check_step if "lr" in self.options else check_backward
+        return checker(function, params, X, Y, call=call or self.call, **self.options)
+
+
+# Item by item, so that each one-line call fits a line. A class's call builds the object, gives
+# it the dict's arrays and calls the method on it; the arrays are the dict's own, so an update
+# in place (self.weights1 += ...) is the dict's.
+IDIOMS: dict[str, Idiom] = {}
+# The course's planar classifier: columns, tanh hidden, sigmoid output, the cache dict.
+IDIOMS["course-backward"] = Idiom(F((2, 4, 1), hidden="tanh"), {"hidden": "tanh"})
+IDIOMS["course-training-iteration"] = Idiom(F((2, 4, 1), hidden="tanh"), {"hidden": "tanh", "lr": 1.2})
+# cs231n's TwoLayerNet.loss: rows, ReLU, softmax, (loss, grads) keyed like self.params.
+IDIOMS["cs231n-class"] = Idiom(
+    F((4, 6, 3), output="softmax", layout="rows"),
+    {"output": "softmax"},
+    lambda f, p, X, y: f(vars(n := TwoLayerNet(4, 6, 3)).update(params=p) or n, X, y),
+)
+# The blog's class: rows, no biases, sigmoid, self.weights1 += ... on the summed squares, no
+# learning rate (1). It is written for labels (m, 1): with (m,) it breaks, as the oracle says.
+IDIOMS["blog-class-in-place"] = Idiom(
+    F((3, 4, 1), hidden="sigmoid", loss="sse", layout="rows", bias=False),
+    {"hidden": "sigmoid", "loss": "sse", "lr": 1.0, "layouts": ("(m, 1)",)},
+    lambda f, p, X, y, _: f(vars(n := NeuralNetwork(X, y)).update(weights1=p["W1"], weights2=p["W2"]) or n),
+)
+# The video series' class: rows, 3 hidden units, no biases, J = 0.5 * sum((y - yHat) ** 2).
+IDIOMS["video-class"] = Idiom(
+    F((2, 3, 1), hidden="sigmoid", loss="half-sse", layout="rows", bias=False),
+    {"hidden": "sigmoid", "loss": "half-sse", "layouts": ("(m, 1)",)},
+    lambda f, p, X, y: f(vars(n := Neural_Network()).update(p) or n, X, y),
+)
+# A script's loop as a function: lower-case weights, no biases, linear output, ½·SSE.
+IDIOMS["script-step-in-place"] = Idiom(
+    F((3, 5, 2), hidden="sigmoid", output="identity", loss="half-sse", layout="rows", bias=False, lower=True),
+    {"hidden": "sigmoid", "output": "identity", "loss": "half-sse", "lr": 0.05},
+)
+IDIOMS["script-loss-and-grads"] = Idiom(
+    F((3, 5, 2), hidden="sigmoid", output="identity", loss="half-sse", layout="rows", bias=False, lower=True),
+    {"hidden": "sigmoid", "output": "identity", "loss": "half-sse"},
+)
+# A library's forward_pass/backward_pass: y_true and the forward's arrays as arguments, in place.
+# y_true is no name the oracle supplies: the call runs the library's own forward pass (the
+# dict's values come in parameter order, W1, b1, W2, b2).
+IDIOMS["library-step-y-true"] = Idiom(
+    F((3, 6, 1), hidden="sigmoid", output="identity", layout="rows"),
+    {"hidden": "sigmoid", "output": "identity", "lr": 0.1},
+    lambda f, p, X, y, lr: f(X, y, *forward_pass(X, *p.values()), *p.values(), lr=lr),
+)
+# (W1, b1, W2, b2, X, y) in, a tuple of gradients out; rows, biases (1, n) as keepdims has them.
+IDIOMS["positional-tuple"] = Idiom(
+    dataclasses.replace(F((3, 5, 1), hidden="tanh", layout="rows"), bias_shapes=((1, 5), (1, 1))),
+    {"hidden": "tanh"},
+)
+IDIOMS["softmax-columns-list"] = Idiom(
+    F((4, 5, 3), hidden="tanh", output="softmax"), {"hidden": "tanh", "output": "softmax"}, one_hot=True
+)
+IDIOMS["two-hidden-cache"] = Idiom(F((3, 4, 4, 1), hidden="sigmoid"), {"hidden": "sigmoid"})
+# The book's class grown a second hidden layer: weights (next, previous), no biases,
+# train(inputs_list, targets_list) on samples in rows, in place, ½·SSE through a sigmoid.
+IDIOMS["two-hidden-class-in-place"] = Idiom(
+    F((3, 5, 5, 2), hidden="sigmoid", loss="half-sse", bias=False, lower=True),
+    {"hidden": "sigmoid", "loss": "half-sse", "lr": 0.3},
+    lambda f, p, X, y, lr: f(vars(n := neuralNetwork(3, 5, 5, 2, lr)).update(p) or n, X.T, y.T),
+)
+IDIOMS["two-hidden-regression"] = Idiom(
+    F((3, 6, 3, 1), hidden="tanh", output="identity", loss="half-sse", layout="rows"),
+    {"hidden": "tanh", "output": "identity", "loss": "half-sse", "layouts": ("(m, 1)",)},
+)
+
+# Every right version: its idiom, the function checked, and a call of its own if the idiom's
+# does not fit it.
+RIGHT: dict[str, tuple[str, Callable[..., Any], Callable[..., Any] | None]] = {
+    "course backward_propagation(parameters, cache, X, Y)": (
+        "course-backward",
+        ws.backward_propagation,
+        None,
+    ),
+    "course forward, backward and update_parameters": (
+        "course-training-iteration",
+        ws.nn_model_iteration,
+        None,
+    ),
+    "course backward returning (grads, cost)": (
+        "course-backward",
+        ws.backward_propagation_and_cost,
+        None,
+    ),
+    "cs231n TwoLayerNet.loss returning (loss, grads)": ("cs231n-class", TwoLayerNet.loss, None),
+    "blog NeuralNetwork.train, self.weights1 += d_weights1": (
+        "blog-class-in-place",
+        NeuralNetwork.train,
+        None,
+    ),
+    "video Neural_Network.costFunctionPrime": ("video-class", Neural_Network.costFunctionPrime, None),
+    "video Neural_Network.backprop returning dJdW2, dJdW1": (
+        "video-class",
+        Neural_Network.backprop,
+        lambda f, p, X, y: f(vars(n := Neural_Network()).update(p) or n, X, y)[::-1],
+    ),
+    "script train_step(x, y, w1, w2, learning_rate)": ("script-step-in-place", ws.train_step, None),
+    "script loss_and_grads(x, y, w1, w2) returning (loss, grads)": (
+        "script-loss-and-grads",
+        ws.loss_and_grads,
+        None,
+    ),
+    "library backward_pass(X, y_true, Z1, A1, Z2, A2, W1, ...)": (
+        "library-step-y-true",
+        ws.backward_pass,
+        None,
+    ),
+    "backprop(W1, b1, W2, b2, X, y) returning a tuple": ("positional-tuple", ws.backprop, None),
+    "softmax in columns returning a list": ("softmax-columns-list", ws.softmax_backward, None),
+    "two hidden layers, a cache dict": ("two-hidden-cache", ws.backward_two_hidden, None),
+    "two hidden layers, neuralNetwork.train in place": (
+        "two-hidden-class-in-place",
+        neuralNetwork.train,
+        None,
+    ),
+    "two hidden layers, linear output, grads['W1']": ("two-hidden-regression", ws.regression_grads, None),
+}
+
+
+def _data(idiom: Idiom, rng: np.random.Generator, m: int = M) -> tuple[np.ndarray, np.ndarray]:
+    """Inputs and labels in the idiom's layout: 0/1 for a sigmoid, real numbers for a linear
+    output, classes (or one-hot) for a softmax, each class present."""
+    net = idiom.net
+    cols = net.layout == "columns"
+    X = rng.normal(size=(net.widths[0], m) if cols else (m, net.widths[0]))
+    n = net.n_out
+    if net.output == "softmax":
+        classes = rng.permutation(np.arange(m) % n)
+        if not idiom.one_hot:
+            return X, classes
+        one_hot = np.eye(n)[classes]
+        return X, one_hot.T if cols else one_hot
+    shape = (n, m) if cols else (m, n)
+    Y = rng.integers(0, 2, size=shape).astype(float) if net.output == "sigmoid" else rng.normal(size=shape)
+    return X, Y
+
+
+def _point(idiom: Idiom, seed: int) -> tuple[Params, np.ndarray, np.ndarray]:
+    """A fixed point: parameters of the usual initial scale and data, drawn with ``seed``."""
+    rng = np.random.default_rng(seed)
+    X, Y = _data(idiom, rng)
+    net, params = idiom.net, {}
+    for (w, b), fan_in in zip(net.names, net.widths[:-1], strict=True):
+        params[w] = rng.normal(size=net.param_shapes[w]) / np.sqrt(fan_in)
+        if b is not None:
+            params[b] = 0.1 * rng.normal(size=net.param_shapes[b])
+    return params, X, Y
+
+
+# --- right versions: ok wherever the parameters and data are drawn ------------------------------
+
+
+@pytest.mark.parametrize("name", list(RIGHT))
+@given(seed=st.integers(0, 2**32 - 1), data=st.data())
+def test_a_right_backward_or_step_written_in_its_idiom_is_ok_at_any_drawn_point(
+    name: str, seed: int, data: st.DataObject
+) -> None:
+    idiom_name, function, call = RIGHT[name]
+    idiom = IDIOMS[idiom_name]
+    X, Y = _data(idiom, np.random.default_rng(seed))
+    params = data.draw(strategies.parameters(network=idiom.net, X=X), label="params")
+    report = idiom.check(function, params, X, Y, call)
+    assert report.verdict == "ok", report.explain()
+    assert report.network is not None and report.network.widths == idiom.net.widths
+
+
+def test_the_idioms_cover_what_public_code_writes() -> None:
+    """Rows, no biases, tanh and sigmoid hidden layers, a linear output on ½·SSE, a softmax,
+    two hidden layers, steps and class methods, 3 to 10 hidden units: each is some idiom's."""
+    nets = [IDIOMS[idiom].net for idiom, _, _ in RIGHT.values()]
+    assert {net.layout for net in nets} == {"rows", "columns"}
+    assert any(all(b is None for b in net.bias_shapes) for net in nets)
+    assert {"tanh", "sigmoid"} <= {net.hidden for net in nets}
+    assert any(net.output == "identity" and net.loss == "half-sse" for net in nets)
+    assert any(net.output == "softmax" for net in nets)
+    assert sum(net.depth == 3 for net in nets) >= 3
+    assert all(3 <= n <= 10 for net in nets for n in net.widths[1:-1])
+    steps = [name for name, (idiom, _, _) in RIGHT.items() if "lr" in IDIOMS[idiom].options]
+    methods = [name for name, (_, function, _) in RIGHT.items() if "." in function.__qualname__]
+    assert len(steps) >= 4 and len(methods) >= 4
+    assert len(RIGHT) >= 12
+
+
+# --- mistakes: each gets its verdict and names what is wrong ------------------------------------
+
+
+def _scaled_by(factor: float, loss: str | None = None) -> Callable[[dict[str, Any]], None]:
+    def expect(details: dict[str, Any]) -> None:
+        assert details["factor"] == pytest.approx(factor)
+        assert loss is None or loss in details["losses"]
+
+    return expect
+
+
+def _wrong_keys(*keys: str, cause: str | None = None) -> Callable[[dict[str, Any]], None]:
+    def expect(details: dict[str, Any]) -> None:
+        assert details["wrong"] == list(keys)
+        assert all(state == "right" for key, state in details["keys"].items() if key not in keys)
+        assert cause is None or details.get("cause") == cause
+
+    return expect
+
+
+def _transposed(key: str) -> Callable[[dict[str, Any]], None]:
+    def expect(details: dict[str, Any]) -> None:
+        assert details["wrong"] == [key]
+        assert details["keys"][key].startswith("transposed")
+
+    return expect
+
+
+def _shape_of(key: str, got: tuple[int, ...]) -> Callable[[dict[str, Any]], None]:
+    def expect(details: dict[str, Any]) -> None:
+        assert (details["key"], details["got"]) == (key, got)
+
+    return expect
+
+
+def _labels_failing(*layouts: str) -> Callable[[dict[str, Any]], None]:
+    def expect(details: dict[str, Any]) -> None:
+        assert details["failing"] == list(layouts)
+        assert "Y.reshape(-1, 1)" in details["likely_cause"]
+
+    return expect
+
+
+# Every mistake: its idiom, the function, the verdict and what its details must say.
+WRONG: dict[str, tuple[str, Callable[..., Any], str, Callable[[dict[str, Any]], None]]] = {
+    "course backward without 1/m": (
+        "course-backward",
+        ws.backward_propagation_without_1_over_m,
+        "scaled",
+        _scaled_by(M, "bce-sum"),
+    ),
+    "course update with a sign flip": (
+        "course-training-iteration",
+        ws.nn_model_iteration_ascending,
+        "scaled",
+        _scaled_by(-1.0),
+    ),
+    "cs231n without dscores /= N": (
+        "cs231n-class",
+        TwoLayerNet.loss_without_mean,
+        "scaled",
+        _scaled_by(M, "cross-entropy-sum"),
+    ),
+    "blog without the hidden sigmoid's derivative": (
+        "blog-class-in-place",
+        NeuralNetwork.train_without_hidden_derivative,
+        "mismatch",
+        _wrong_keys("dW1", cause="activation-derivative-missing"),
+    ),
+    "video sigmoidPrime of the activation": (
+        "video-class",
+        Neural_Network.costFunctionPrimeOfActivation,
+        "mismatch",
+        _wrong_keys("dW1"),
+    ),
+    "video backprop's (dJdW2, dJdW1) taken in parameter order": (
+        "video-class",
+        Neural_Network.backprop,
+        "shape-mismatch",
+        _shape_of("dW1", (3, 1)),
+    ),
+    "script step with the sigmoid's derivative of the pre-activation": (
+        "script-step-in-place",
+        ws.train_step_prime_of_preactivation,
+        "mismatch",
+        _wrong_keys("dw1"),
+    ),
+    "positional backprop without y.reshape(-1, 1)": (
+        "positional-tuple",
+        ws.backprop_labels_as_given,
+        "label-shape-dependent",
+        _labels_failing("(m,)"),
+    ),
+    "softmax db2 = np.sum(dZ2) over every class": (
+        "softmax-columns-list",
+        ws.softmax_backward_one_bias_sum,
+        "shape-mismatch",
+        _shape_of("db2", ()),
+    ),
+    "two hidden layers, dW2 transposed in a square layer": (
+        "two-hidden-cache",
+        ws.backward_two_hidden_transposed,
+        "mismatch",
+        _transposed("dW2"),
+    ),
+    "two hidden layers, the error sent back through w2 for w2.T": (
+        "two-hidden-class-in-place",
+        neuralNetwork.train_untransposed,
+        "mismatch",
+        _wrong_keys("dw1"),
+    ),
+    "two hidden layers, 1 - Z2 ** 2 for tanh'": (
+        "two-hidden-regression",
+        ws.regression_grads_prime_of_preactivation,
+        "mismatch",
+        _wrong_keys("dW1", "db1", "dW2", "db2"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG))
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_mistake_written_in_its_idiom_gets_its_verdict_and_names_what_is_wrong(
+    name: str, seed: int
+) -> None:
+    idiom_name, function, expected, details = WRONG[name]
+    idiom = IDIOMS[idiom_name]
+    params, X, Y = _point(idiom, seed)
+    report = idiom.check(function, params, X, Y)
+    assert report.verdict == expected, report.explain()
+    details(report.details)
+
+
+def test_the_mistakes_cover_half_the_idioms_and_every_kind_the_learners_make() -> None:
+    assert len({idiom for idiom, *_ in WRONG.values()}) >= len(IDIOMS) / 2
+    assert {"scaled", "mismatch", "shape-mismatch", "label-shape-dependent"} <= {
+        v for _, _, v, _ in WRONG.values()
+    }
+
+
+# --- what the oracle does not read yet ----------------------------------------------------------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="check_step reads a step's float result (its loss) as the parameters it returns: "
+    "shape-mismatch for a right step that updates in place and returns its loss",
+)
+def test_a_step_that_updates_in_place_and_returns_its_loss_is_ok() -> None:
+    idiom = IDIOMS["script-step-in-place"]
+    params, X, Y = _point(idiom, 0)
+    assert idiom.check(ws.train_step_returning_loss, params, X, Y).verdict == "ok"
+
+
+def test_a_step_that_returns_its_loss_is_ok_when_the_call_returns_the_dict_it_updated() -> None:
+    idiom = IDIOMS["script-step-in-place"]
+    params, X, Y = _point(idiom, 0)
+    call = lambda f, p, X, y, lr: (f(X, y, p["w1"], p["w2"], lr), p)[1]  # noqa: E731
+    assert idiom.check(ws.train_step_returning_loss, params, X, Y, call).verdict == "ok"
+
+
+# --- from the command line ----------------------------------------------------------------------
+
+FILE = Path(ws.__file__)
+
+
+def _files(tmp_path: Path, idiom: Idiom, seed: int = 0) -> tuple[str, str, str, str]:
+    params, X, Y = _point(idiom, seed)
+    save_params(params, tmp_path / "net.json")
+    save_data(X, Y, tmp_path / "data.json")
+    return "--params", str(tmp_path / "net.json"), "--data", str(tmp_path / "data.json")
+
+
+@pytest.mark.parametrize(
+    ("function", "idiom", "options"),
+    [
+        ("backward_propagation", "course-backward", ("--hidden", "tanh")),
+        ("backprop", "positional-tuple", ("--hidden", "tanh")),
+        ("backward_two_hidden", "two-hidden-cache", ("--hidden", "sigmoid")),
+    ],
+)
+def test_the_command_checks_a_function_of_the_file_as_written(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, function: str, idiom: str, options: tuple[str, ...]
+) -> None:
+    files = _files(tmp_path, IDIOMS[idiom])
+    code, out, _ = run_command("check", capsys, f"{FILE}:{function}", *files, *options, "--json")
+    report = json.loads(out)
+    assert (code, report["verdict"]) == (0, "ok"), report["explanation"]
+    assert report["points"][0]["name"] == "given"
+
+
+def test_the_command_names_a_transposed_gradient_in_a_square_layer(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    files = _files(tmp_path, IDIOMS["two-hidden-cache"])
+    target = f"{FILE}:backward_two_hidden_transposed"
+    code, out, _ = run_command("check", capsys, target, *files, "--hidden", "sigmoid")
+    assert code == 1
+    assert out.splitlines()[1].startswith("mismatch: ")
+    assert "transposed (A1 @ dZ2.T instead of dZ2 @ A1.T)" in " ".join(out.split())
