@@ -28,7 +28,7 @@ import numpy as np
 
 from gradcheck_xor import _differences as diff
 from gradcheck_xor import network as nw
-from gradcheck_xor._losses import LEAKY_SLOPE, OUTPUT_FUNCTIONS
+from gradcheck_xor._losses import HIDDEN_FUNCTIONS, OUTPUT_FUNCTIONS
 
 __all__ = ["RTOL", "bounds", "exact_gradients", "roundings"]
 
@@ -41,16 +41,8 @@ _ROUNDS = {"relu": 0.0, "identity": 0.0, "leaky_relu": 1.0, "tanh": _ULPS, "sigm
 
 
 def _slope(hidden: str, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
-    """|f'(Z)| of a hidden activation."""
-    if hidden == "relu":
-        return (Z > 0).astype(np.float64)
-    if hidden == "leaky_relu":
-        return np.where(Z > 0, 1.0, LEAKY_SLOPE)
-    if hidden == "tanh":
-        return 1.0 - A * A
-    if hidden == "sigmoid":
-        return A * (1.0 - A)
-    return np.ones_like(Z)
+    """|f'(Z)| of a hidden activation: its backward step from a unit upstream gradient."""
+    return np.abs(HIDDEN_FUNCTIONS[hidden][1](np.ones_like(Z), Z, A))
 
 
 def _slope_error(hidden: str, A: np.ndarray, eA: np.ndarray) -> np.ndarray:
@@ -75,39 +67,29 @@ def _output(net: nw.Network, Z: np.ndarray, eZ: np.ndarray) -> tuple[np.ndarray,
     return A, A * (eZ + (A * eZ).sum(axis=0, keepdims=True) + spread)
 
 
-def _output_dz(
-    net: nw.Network, A: np.ndarray, eA: np.ndarray, Y: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """The output layer's dZ (n_out, m) and its error."""
+def _output_dz_error(net: nw.Network, A: np.ndarray, eA: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """The error of the output layer's dZ (n_out, m), from its output A and A's error."""
     spec = net.spec
     N = spec.normaliser(*Y.shape)
+    r = np.abs(A - Y)
     if spec.kind == "bce":  # (1 - Y) A - Y (1 - A): each term rounds, A - Y is their difference
         terms = np.abs(1.0 - Y) * A + np.abs(Y) * np.abs(1.0 - A)
-        return ((1.0 - Y) * A - Y * (1.0 - A)) / N, (eA * (np.abs(1.0 - Y) + np.abs(Y)) + _ULPS * terms) / N
+        return (eA * (np.abs(1.0 - Y) + np.abs(Y)) + _ULPS * terms) / N
     if spec.kind == "cross-entropy":  # A sum(Y) - Y: A - Y for one-hot labels
-        total = Y.sum(axis=0, keepdims=True)
-        dz = A * total - Y
-        error = eA * np.abs(total) + _ULPS * (np.abs(dz) + A * np.abs(total - 1.0))
-        return dz / N, error / N
-    r = A - Y  # the squared losses: dA = 2 factor (A - Y) / N
-    scale = 2.0 * spec.factor / N
-    dA, e_dA = scale * r, scale * (eA + _ULPS * np.abs(r))
+        total = np.abs(Y.sum(axis=0, keepdims=True))
+        return (eA * total + _ULPS * (np.abs(A * total - Y) + A * np.abs(total - 1.0))) / N
+    scale = 2.0 * spec.factor / N  # the squared losses: dA = 2 factor (A - Y) / N
+    dA, e_dA = scale * r, scale * (eA + _ULPS * r)
     if net.output == "identity":
-        return dA, e_dA
-    if net.output == "sigmoid":
+        return e_dA
+    if net.output == "sigmoid":  # dA A (1 - A)
         s = A * (1.0 - A)
-        e_s = np.abs(1.0 - 2.0 * A) * eA + _ULPS * s
-        dz = dA * s
-        return dz, s * e_dA + np.abs(dA) * e_s + _ULPS * np.abs(dz)
-    # softmax: A (dA - t), t = sum_j A_j dA_j
+        return s * e_dA + dA * (np.abs(1.0 - 2.0 * A) * eA + 2.0 * _ULPS * s)
+    # softmax: A (dA - t) with t = sum_j A_j dA_j, each on magnitudes
     t = (A * dA).sum(axis=0, keepdims=True)
-    e_t = (eA * np.abs(dA) + A * e_dA).sum(axis=0, keepdims=True) + A.shape[0] * (A * np.abs(dA)).sum(
-        axis=0, keepdims=True
-    )
-    u = dA - t
-    e_u = e_dA + e_t + _ULPS * np.abs(u)
-    dz = A * u
-    return dz, eA * np.abs(u) + A * e_u + _ULPS * np.abs(dz)
+    e_t = (eA * dA + A * e_dA).sum(axis=0, keepdims=True) + A.shape[0] * t
+    u = dA + t
+    return eA * u + A * (e_dA + e_t + 2.0 * _ULPS * u)
 
 
 def bounds(trace: diff.Trace) -> np.ndarray:
@@ -126,24 +108,25 @@ def bounds(trace: diff.Trace) -> np.ndarray:
             absA.append(np.abs(A))
             eA.append(_slope(net.hidden, Z, A) * eZ[i] + _ROUNDS[net.hidden] * np.abs(A))
     A_out, eA_out = _output(net, trace.Zs[-1], eZ[-1])
-    dZ, e_dZ = _output_dz(net, A_out, eA_out, trace.Y)
+    # Backward: the values are the network's own backward pass; what they carry, layer by layer.
+    values = nw.backward_pass(net, trace.layers, trace.Zs, trace.As, trace.Y)
+    e_dZ = _output_dz_error(net, A_out, eA_out, trace.Y)
     parts: list[np.ndarray] = []
     for i in reversed(range(net.depth)):
         W, b = trace.layers[i]
-        abs_dZ = np.abs(dZ)
+        abs_dZ = np.abs(values[i][0])
         e_dW = e_dZ @ absA[i].T + abs_dZ @ eA[i].T + m * (abs_dZ @ absA[i].T)
         # The caller's flat order: C order of W (n, n_prev), or of its transpose for rows.
         layer = [e_dW.ravel(order="C" if net.layout == "columns" else "F")]
         if b is not None:
             layer.append(e_dZ.sum(axis=1) + m * abs_dZ.sum(axis=1))
         parts[:0] = layer
-        if i:
-            G = W.T @ dZ
-            e_G = np.abs(W).T @ e_dZ + W.shape[0] * (np.abs(W).T @ abs_dZ)
-            Z, A = trace.Zs[i - 1], trace.As[i]
-            s = _slope(net.hidden, Z, A)
-            dZ = G * s
-            e_dZ = np.abs(s) * e_G + np.abs(G) * _slope_error(net.hidden, A, eA[i]) + _ULPS * np.abs(dZ)
+        if i:  # dZ_{i-1} = (W.T @ dZ) f'(Z_{i-1}), the product's magnitude standing for its value
+            G = np.abs(W).T @ abs_dZ
+            e_G = np.abs(W).T @ e_dZ + W.shape[0] * G
+            s = _slope(net.hidden, trace.Zs[i - 1], trace.As[i])
+            e_s = _slope_error(net.hidden, trace.As[i], eA[i])
+            e_dZ = np.abs(s) * e_G + G * e_s + _ULPS * np.abs(values[i - 1][0])
     return np.concatenate(parts)
 
 

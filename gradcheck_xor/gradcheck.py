@@ -283,7 +283,7 @@ def check_backward(
 
     Each float64 element is judged against the loss's exact gradient
     (:func:`gradcheck_xor.network.gradients`, confirmed element by element by the
-    differences) to about 1e-9 relative, with an absolute floor from the element's scale; a
+    differences) to about 1e-9 relative, above a floor that bounds its float64 rounding; a
     loss or forward of your own is judged by Richardson's extrapolation of the differences,
     to what it resolves; other dtypes get their dtype's tolerances (:data:`TOLERANCES`).
     ``rtol`` and ``atol`` (finite, >= 0) replace those tolerances where given: an element

@@ -77,6 +77,7 @@ __all__ = [
     "as_data",
     "as_inputs",
     "backward",
+    "backward_pass",
     "columns",
     "describe",
     "element_names",
@@ -289,6 +290,12 @@ def columns(net: Network, X: Any, Y: Any) -> tuple[np.ndarray, np.ndarray]:
 def pre_activations(net: Network, layers: list, X: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """``(Z_1, ..., Z_L)`` and the activations ``(A_0 = X, ..., A_{L-1})`` that feed them."""
     return _run(net, layers, X)
+
+
+def backward_pass(net: Network, layers: list, Zs: list, As: list, Y: np.ndarray) -> list[tuple]:
+    """``(dZ, dW, db)`` of each layer, from :func:`pre_activations`' values and labels Y
+    (n_out, m); ``db`` is None for a layer without biases."""
+    return _backward(net, layers, Zs, As, _losses.output_dz(net.spec, net.output, Zs[-1], Y))
 
 
 def logit_losses(net: Network, Z: np.ndarray, Y: np.ndarray) -> np.ndarray:
