@@ -128,12 +128,14 @@ def step_reader(
 
 
 def _updated(result: Any, fresh: Params, net: nw.Network) -> Mapping[str, Any] | dict[str, Any]:
-    """The parameters after a step: the dict it was given (updated in place, returned or not),
-    a dict it returned, a ``(params, ...)`` tuple, or a sequence of arrays in parameter order."""
-    if result is None or result is fresh:
+    """The parameters after a step: the dict it was given (updated in place, returning
+    nothing, itself or its loss), a dict it returned alone or beside other values (its loss,
+    say), or a sequence of arrays in parameter order."""
+    if result is None or result is fresh or isinstance(result, (float, int, np.generic)):
         return fresh
-    if isinstance(result, (tuple, list)) and result and isinstance(result[0], Mapping):
-        result = result[0]
+    if isinstance(result, (tuple, list)):
+        dicts = [item for item in result if isinstance(item, Mapping)]
+        result = dicts[0] if len(dicts) == 1 else result
     if isinstance(result, Mapping):
         missing = [key for key in net.keys if key not in result]
         if missing:

@@ -51,7 +51,7 @@ Params = dict[str, np.ndarray]
 
 _PARAMS = ("params", "parameters", "weights")
 _INPUTS = ("X", "x", "inputs")
-_LABELS = ("Y", "y", "labels", "targets")
+_LABELS = ("Y", "y", "y_true", "labels", "targets")
 _RATES = ("lr", "learning_rate", "alpha")
 _ARRAY = re.compile(r"([AaZz])([0-9]{1,6})\Z")
 _PARAM = re.compile(r"([WwBb])([0-9]{1,6})\Z")

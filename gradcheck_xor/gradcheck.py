@@ -274,7 +274,8 @@ def check_backward(
     :mod:`gradcheck_xor._calling`: ``params``, ``X``, ``Y``, ``cache``, ``A1``...), or the
     notebook's way, ``(parameters, A1, A2, X, Y)``; ``call(backward, params, X, Y)`` calls
     it any other way. It may return a dict keyed ``dW1, db1, ...`` or by the parameter keys,
-    or a sequence in parameter order. ``layouts``: the label layouts to call it with
+    or a sequence in parameter order; the dict may come beside the loss (``return loss, grads``).
+    ``layouts``: the label layouts to call it with
     (:func:`label_layouts`). ``fast``: one random direction per point (two losses instead of
     one per element); if that disagrees, the full check runs and explains. Exceptions raised
     by your functions are reported, never propagated; a backward the oracle cannot call (its
@@ -328,8 +329,9 @@ def check_step(
     backward's, with the same report and verdicts.
 
     The step gets its arguments as a backward does, and ``lr`` (``learning_rate``,
-    ``alpha``); it may update the parameters in place (returning None or the same dict) or
-    return new ones (a dict, a ``(params, ...)`` tuple, or a sequence in parameter order).
+    ``alpha``); it may update the parameters in place (returning None, the same dict or its
+    loss) or return new ones (a dict, alone or beside its loss, or a sequence in parameter
+    order).
     ``call(step, params, X, Y, lr)`` calls it any other way. ``rtol``, ``atol`` and
     ``defaults`` are :func:`check_backward`'s; the rounding of ``(old - new) / lr`` is added
     to every element's ``atol``."""

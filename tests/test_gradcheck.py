@@ -404,7 +404,7 @@ BAD_ARGUMENTS = {
         {"backward": lambda params, X, Y, hyper: None},
         TypeError,
         "<lambda> takes 'hyper', which the oracle cannot supply. Arguments are passed by name: "
-        "params/parameters/weights, X/x/inputs, Y/y/labels/targets, cache, A0..A2 (or AL), Z1..Z2, W1..W2, "
+        "params/parameters/weights, X/x/inputs, Y/y/y_true/labels/targets, cache, A0..A2 (or AL), Z1..Z2, W1..W2, "
         "b1..b2, m; or positionally as the notebook's (parameters, A1, A2, X, Y). For anything else pass "
         "call=, a function call(backward, params, X, Y) that calls it.",
     ),
