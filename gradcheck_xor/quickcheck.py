@@ -10,17 +10,17 @@ Its judgement is the full check's at the same point and layout, the same toleran
 for any network but the notebook's it *is* the full check. For the notebook's 2-2-1 network,
 called the notebook's way, it takes a quick path of tens of microseconds: the same central
 differences of the same loss (to round-off: its forward pass is laid out differently), the
-same exact gradient and tolerances (summed in Python's floats, sample by sample), and where
-a perturbation reaches a ReLU kink, the differences do not confirm the exact gradient, or
-the backward raises, it hands over to the full check. What it saves is the full check's
-bookkeeping: it evaluates only the 19 rows a central difference needs (the point, then each
-element at +h and -h), in a dozen NumPy calls, and an element's floor only when a value is
-more than 1e-9 of its exact value off.
+same exact gradient (summed in Python's floats, sample by sample), the same tolerances (the
+floors of :func:`gradcheck_xor._exact.exact_gradients`), and where a perturbation reaches a
+ReLU kink, the differences do not confirm the exact gradient, or the backward raises, it
+hands over to the full check. What it saves is the full check's bookkeeping: it evaluates
+only the 19 rows a central difference needs (the point, then each element at +h and -h), in
+a dozen NumPy calls, and the floors only when a value is more than 1e-9 of its exact value
+off (or when the result's tolerances are first read).
 """
 
 from __future__ import annotations
 
-import array
 import dataclasses
 import math
 import operator
@@ -30,12 +30,13 @@ from typing import Any
 
 import numpy as np
 
+from gradcheck_xor import _differences as diff
 from gradcheck_xor import _html
 from gradcheck_xor import network as nw
 from gradcheck_xor._calling import TOLERANCES, Read, bind, read_gradients
 from gradcheck_xor._differences import STEP, first_layer_reach
 from gradcheck_xor._exact import RTOL as _SHARP
-from gradcheck_xor._exact import roundings
+from gradcheck_xor._exact import exact_gradients
 from gradcheck_xor._losses import HIDDEN_FUNCTIONS
 from gradcheck_xor._losses import terms as loss_terms
 from gradcheck_xor._points import xor_data
@@ -63,7 +64,7 @@ class PointCheck(_html.Displayed):
     #                       confirm (on a kink: the differences)
     # The tolerances, or on the quick path, where every value passed within 1e-9 of its
     # exact value, how to compute them when first asked for (see :attr:`tolerance`).
-    _tolerance: np.ndarray | Callable[[], list[float]]
+    _tolerance: np.ndarray | tuple[Any, ...]
 
     def __bool__(self) -> bool:
         return self.ok
@@ -71,8 +72,8 @@ class PointCheck(_html.Displayed):
     @property
     def tolerance(self) -> np.ndarray:
         """The largest ``|analytic - expected|`` that passes, per element."""
-        if callable(self._tolerance):
-            self._tolerance = np.array(self._tolerance())
+        if type(self._tolerance) is tuple:
+            self._tolerance = np.array(_tolerances(*self._tolerance))
         return self._tolerance
 
     @property
@@ -150,7 +151,6 @@ def _describe(problem: dict[str, Any]) -> str:
 _XOR = nw.XOR
 _KEYS = _XOR.keys
 _SHAPES = tuple(_XOR.param_shapes.values())
-_GRAD_SHAPES = _SHAPES
 _NAMES = nw.element_names(_XOR)
 _PARAMS_OF = operator.itemgetter(*_KEYS)
 _GRADS_OF = operator.itemgetter(*_XOR.grad_keys)
@@ -169,31 +169,28 @@ _UNITS = np.ones(3)
 _LARGE = 1e100
 _SAMPLES = 64  # more samples than this: the full check's arrays beat a loop over the samples
 _EPS = float(np.finfo(np.float64).eps)
-_TINY = float(np.finfo(np.float64).tiny)
 _DEFAULT_X, _DEFAULT_Y = xor_data(_XOR)  # never handed out: the backward gets copies
 _DEFAULT_BYTES = (_DEFAULT_X.tobytes(), _DEFAULT_Y.tobytes())
 
 
-def _plain(arrays: tuple[Any, ...], shapes: tuple[tuple[int, ...], ...]) -> bool:
-    """Whether the four arrays are float64 ndarrays of exactly these shapes: the usual case."""
+def _flat(arrays: tuple[Any, ...], end: bytes = b"") -> np.ndarray | None:
+    """Four float64 ndarrays of the parameters' shapes (the usual case; None for anything
+    else), flat, then the float64s ``end`` holds, in a new writable array (their bytes,
+    joined: one NumPy call)."""
     a, b, c, d = arrays
-    return (
+    if (
         type(a) is type(b) is type(c) is type(d) is np.ndarray
         and a.dtype is b.dtype is c.dtype is d.dtype is _F64
-        and (a.shape, b.shape, c.shape, d.shape) == shapes
-    )
-
-
-def _flat(arrays: tuple[np.ndarray, ...], end: bytes = b"") -> np.ndarray:
-    """Four float64 arrays, flat, then the float64s ``end`` holds, in a new writable array
-    (their bytes, joined: one NumPy call)."""
-    a, b, c, d = arrays
-    return np.frombuffer(bytearray(b"".join((a.tobytes(), b.tobytes(), c.tobytes(), d.tobytes(), end))))
+        and (a.shape, b.shape, c.shape, d.shape) == _SHAPES
+    ):
+        return np.frombuffer(bytearray(b"".join((a.tobytes(), b.tobytes(), c.tobytes(), d.tobytes(), end))))
+    return None
 
 
 @lru_cache(maxsize=8)
 def _constants(step: float, shape: tuple[int, int], x: bytes, y: bytes) -> tuple[Any, ...]:
-    """``affine`` (10, 2m + 6·19m), ``central``, ``reach`` and ``scale`` for one data set and step.
+    """``affine`` (10, 2m + 6·19m), ``differences``, ``reach``, ``scale``, ``weighted`` and
+    ``data`` for one data set and step.
 
     Every number of the 19-row forward pass that comes before an activation is an affine
     function of the parameters, so one product ``(theta, 1) @ affine`` gives them all:
@@ -205,12 +202,15 @@ def _constants(step: float, shape: tuple[int, int], x: bytes, y: bytes) -> tuple
     The coefficients of Z1 are read off the network's own forward pass at each unit
     parameter vector (Z1 is linear in W1 and b1). A perturbation enters Z1 as h * x rather
     than through theta + h: the same difference, exactly h apart. ``reach`` is how far from
-    0 a perturbation can move a Z1, ``scale`` is 1 + max|X|. The loss is its terms summed
-    over the outputs and samples and divided by the loss's normaliser, so ``terms @ central``
-    (19m, 9) gives the nine central differences (L(+h) - L(-h)) / 2h in one product. The mean
-    BCE's terms, (1 - y) softplus(z) + y softplus(-z) (:func:`gradcheck_xor._losses.terms`),
-    are softplus(z) - y z: ``(softplus(Z2), Z2) @ (central, -labelled)``, where ``labelled`` is
-    ``central`` times each row's labels, takes one softplus, not two.
+    0 a perturbation can move a Z1, ``scale`` is 1 + max|X|, ``weighted`` what the exact
+    gradient reads of each sample, ``data`` the data set itself.
+
+    The loss is its terms summed over the outputs and samples and divided by the loss's
+    normaliser, so ``terms @ central`` (19m, 9) gives the nine central differences
+    (L(+h) - L(-h)) / 2h in one product. The mean BCE's terms, (1 - y) softplus(z) +
+    y softplus(-z) (:func:`gradcheck_xor._losses.terms`), are softplus(z) - y z:
+    ``differences`` is ``(central, -labelled)``, where ``labelled`` is ``central`` times each
+    row's labels, so that ``(softplus(Z2), Z2) @ differences`` takes one softplus, not two.
     """
     X = np.frombuffer(x).reshape(shape)
     m, P = shape[1], _P
@@ -235,22 +235,25 @@ def _constants(step: float, shape: tuple[int, int], x: bytes, y: bytes) -> tuple
     differences = np.concatenate([central, -central * np.tile(Yv, _ROWS)[:, None]])
     # (10, k) rather than (k, 10): NumPy's vector-matrix product is quicker this way
     scale = 1.0 + float(np.abs(X).max(initial=0.0))
-    # Per sample, what the exact gradient reads (x, y / m, (1 - y) / m) and its scale (|x|, |y|).
-    points = list(zip(X[0].tolist(), X[1].tolist(), Yv.tolist(), strict=True))
+    # Per sample, what the exact gradient reads: x, y / m and (1 - y) / m.
+    points = zip(X[0].tolist(), X[1].tolist(), Yv.tolist(), strict=True)
     weighted = tuple((x0, x1, yv / m, (1.0 - yv) / m) for x0, x1, yv in points)
-    magnitudes = tuple((abs(x0), abs(x1), abs(yv)) for x0, x1, yv in points)
-    floor = (roundings(_XOR, m) * _EPS, roundings(_XOR, m) * _TINY)
-    samples = (weighted, magnitudes)
-    return affine.T.copy(), differences, first_layer_reach(X, step), scale, samples, floor
+    data = (X, Yv.reshape(1, m))  # read-only: they stay the data the result was judged on
+    return affine.T.copy(), differences, first_layer_reach(X, step), scale, weighted, data
 
 
 def _exact(
-    theta: list[float], z1: list[float], z2: list[float], weighted: tuple[tuple[float, ...], ...]
-) -> tuple[list[float], list[float]]:
+    theta: list[float],
+    z1: list[float],
+    z2: list[float],
+    weighted: tuple[tuple[float, ...], ...],
+    reach: float,
+) -> tuple[list[float], list[float]] | None:
     """The exact gradient of the mean BCE at the point, and A2, from the point's Z1
     (unit-major) and Z2, in Python's floats: a few numbers a sample, each sum of a gradient
     element one local variable (W2's weight comes out of the sums of the hidden layer's).
-    ``weighted`` holds each sample's x_0, x_1, y / m and (1 - y) / m."""
+    ``weighted`` holds each sample's x_0, x_1, y / m and (1 - y) / m. None where a Z1 lies
+    within ``reach`` of the kink, where a perturbation may cross it."""
     m = len(weighted)
     g6 = g7 = g8 = p0 = p1 = p4 = r2 = r3 = r5 = 0.0
     A2 = []
@@ -269,58 +272,43 @@ def _exact(
             dz = nym * A - ym / d
         A2.append(A)
         g8 += dz
-        if za > 0:
+        if za > reach:
             g6 += dz * za
             p0 += dz * xa
             p1 += dz * xb
             p4 += dz
-        if zb > 0:
+        elif za >= -reach:
+            return None
+        if zb > reach:
             g7 += dz * zb
             r2 += dz * xa
             r3 += dz * xb
             r5 += dz
+        elif zb >= -reach:
+            return None
     v0, v1 = theta[6], theta[7]
     return [v0 * p0, v0 * p1, v1 * r2, v1 * r3, v0 * p4, v1 * r5, g6, g7, g8], A2
 
 
 def _tolerances(
-    theta: list[float],
-    z1: list[float],
-    z2: list[float],
-    magnitudes: tuple[tuple[float, ...], ...],
-    A2: list[float],
+    point: np.ndarray,
+    data: tuple[np.ndarray, np.ndarray],
     exact: list[float],
-    floor: tuple[float, float],
     given: tuple[float | None, float | None],
 ) -> list[float]:
-    """Each element's tolerance: ``1e-9 |exact| + roundings (eps scale + tiny)``, its scale
-    by the rules of :mod:`gradcheck_xor._exact` for the notebook's network (as
-    :func:`_exact` sums the gradient, on magnitudes), or the caller's ``given``."""
-    Aa, Ab, Ac, Ad, Ae0, Ae1, Av0, Av1, Af = map(abs, theta[:9])
-    m = len(magnitudes)
-    M6 = M7 = M8 = P0 = P1 = P4 = R2 = R3 = R5 = 0.0
-    for (axa, axb, ay), za, zb, z, A in zip(magnitudes, z1[:m], z1[m:], z2, A2, strict=True):
-        Ma = za + Aa * axa + Ab * axb + Ae0 if za > 0 else 0.0
-        Mb = zb + Ac * axa + Ad * axb + Ae1 if zb > 0 else 0.0
-        Mdz = ((A * (1.0 + abs(z)) + A * (1.0 - A) * (Av0 * Ma + Av1 * Mb + Af)) * (1.0 + ay) + ay) / m
-        M8 += Mdz
-        if za > 0:
-            M6 += Mdz * Ma
-            P0 += Mdz * axa
-            P1 += Mdz * axb
-            P4 += Mdz
-        if zb > 0:
-            M7 += Mdz * Mb
-            R2 += Mdz * axa
-            R3 += Mdz * axb
-            R5 += Mdz
-    scales = [Av0 * P0, Av0 * P1, Av1 * R2, Av1 * R3, Av0 * P4, Av1 * R5, M6, M7, M8]
-    eps, tiny = floor
+    """Each element's tolerance, composed as the full check composes it
+    (:func:`gradcheck_xor._judging.judge_point`): the caller's atol or the element's floor
+    (:func:`gradcheck_xor._exact.exact_gradients`), plus the caller's rtol or 1e-9 times
+    ``|exact|``. ``point`` is (theta, 1)."""
     rtol, atol = given
-    return [
-        (eps * M + tiny if atol is None else atol) + (_SHARP if rtol is None else rtol) * abs(e)
-        for e, M in zip(exact, scales, strict=True)
-    ]
+    if atol is None:
+        with np.errstate(all="ignore"):  # as the full check computes them
+            trace = diff.Trace.of(_XOR, nw.unflatten(_XOR, point[:_P]), *data)
+            floors = exact_gradients([trace])[1][0].tolist()
+    else:
+        floors = [atol] * _P
+    r = _SHARP if rtol is None else rtol
+    return [f + r * abs(e) for f, e in zip(floors, exact, strict=True)]
 
 
 def _quick(
@@ -330,22 +318,22 @@ def _quick(
     Y: np.ndarray,
     labels: str,
     step: float,
-    given_tolerances: tuple[float | None, float | None],
+    given: tuple[float | None, float | None],
 ) -> PointCheck | None:
     """The quick path's judgement, or None where it hands over to the full check."""
     try:
         arrays = _PARAMS_OF(params)
     except Exception:  # not a dict of the four arrays: the full check says what is wrong
         return None
-    if not _plain(arrays, _SHAPES):
-        return None
     point = _flat(arrays, _ONE)  # (theta, 1)
+    if point is None:
+        return None
     m = X.shape[1]
     if m > _SAMPLES:
         return None
     n = _ROWS * m
-    data = _DEFAULT_BYTES if X is _DEFAULT_X and Y is _DEFAULT_Y else (X.tobytes(), Y.tobytes())
-    affine, differences, reach, scale, samples, floor = _constants(step, X.shape, *data)
+    raw = _DEFAULT_BYTES if X is _DEFAULT_X and Y is _DEFAULT_Y else (X.tobytes(), Y.tobytes())
+    affine, differences, reach, scale, weighted, data = _constants(step, X.shape, *raw)
     # The quick path runs outside np.errstate (which slows every NumPy call made under it,
     # the backward's included), so it takes only points whose numbers cannot overflow: a
     # NaN or inf parameter fails this test too.
@@ -354,28 +342,23 @@ def _quick(
         return None
     # The point's Z1 (2m), every row's Z1 and a unit of ones (3n), every row's [W2, b2] (3n)
     forward = np.dot(point, affine)
-    # Central differences hold when no perturbation reaches a kink: every Z1 of the point is
-    # further from 0 than a perturbation moves it.
-    z1 = forward[: 2 * m].tolist()
-    if min(map(abs, z1)) <= reach:
-        return None
     hidden = _RELU(forward[: 2 * m + 3 * n])  # relu(Z1): the point's (its A1), then every row's
     # Z2 of every row (19m): the sum over the two units and the bias's input of weight * input,
     # written beside its softplus, so that the nine differences are one product.
     both = np.empty(2 * n)
     Z2 = np.dot(_UNITS, (hidden[2 * m :] * forward[2 * m + 3 * n :]).reshape(3, n), out=both[n:])
     np.logaddexp(0.0, Z2, out=both[:n])
-    numeric = np.dot(both, differences).tolist()
-    # The exact gradient, and A2 = sigmoid(Z2) (1, m) for the backward.
-    z2 = Z2[:m].tolist()
-    exact, A2 = _exact(theta, z1, z2, samples[0])
-    A1 = hidden[: 2 * m].reshape(2, m)
+    numeric = np.dot(both, differences)
+    # The exact gradient, and A2 = sigmoid(Z2) (1, m) for the backward; None on a kink.
+    found = _exact(theta, forward[: 2 * m].tolist(), Z2[:m].tolist(), weighted, reach)
+    if found is None:
+        return None
+    exact, A2 = found
     W1, b1, W2, b2 = arrays  # copies: the backward may change what it is given
-    given = {"W1": W1.copy(), "b1": b1.copy(), "W2": W2.copy(), "b2": b2.copy()}
+    copies = {"W1": W1.copy(), "b1": b1.copy(), "W2": W2.copy(), "b2": b2.copy()}
+    labelled = Y.copy() if labels == "(1, m)" else Y[0].copy()
     try:
-        result = backward(
-            given, A1, np.array([A2]), X.copy(), Y.copy() if labels == "(1, m)" else Y[0].copy()
-        )
+        result = backward(copies, hidden[: 2 * m].reshape(2, m), np.array([A2]), X.copy(), labelled)
     except KeyboardInterrupt:
         raise
     except BaseException:
@@ -383,86 +366,74 @@ def _quick(
         # warning that the caller's filters turn into an error is not the backward's
         # failure. Anything else it raises (sys.exit included) the full check reports.
         return None
-
-    def tolerances() -> list[float]:
-        return _tolerances(theta, z1, z2, samples[1], A2, exact, floor, given_tolerances)
-
-    def rounding() -> float:
-        """The rounding of the point's differences, as the full check adds it to the
-        tolerance of a value other than float64's."""
-        return 2 * _EPS * abs(float(loss_terms(_XOR.spec, "sigmoid", Z2[None, :m], Y).sum()) / m) / step
-
-    # Where the differences do not confirm the exact gradient, the full check judges.
-    return _judge(result, exact, numeric, tolerances, given_tolerances, rounding)
-
-
-def _judge(
-    result: Any,
-    exact: list[float],
-    numeric: list[float],
-    tolerances: Callable[[], list[float]],
-    given: tuple[float | None, float | None],
-    rounding: Callable[[], float],
-) -> PointCheck | None:
-    """Compare what the backward returned with the ``exact`` gradient, once the differences
-    ``numeric`` confirm it (None where they do not): float64 values within ``tolerances()``,
-    others within their dtype's tolerances grown by ``rounding()`` (unless the caller gave
-    some)."""
+    tolerances = (point, data, exact, given)  # what _tolerances needs, when it is needed
     try:
-        grads = _GRADS_OF(result)
-        plain = _plain(grads, _GRAD_SHAPES)
+        analytic = _flat(_GRADS_OF(result))
     except Exception:  # not a dict of the four arrays: read_gradients says what is wrong
-        plain = False
-    if not plain:
-        if False in [abs(e - v) <= _ATOL + _RTOL * abs(v) for e, v in zip(exact, numeric, strict=True)]:
-            return None
-        return _judge_read(result, exact, numeric, tolerances, given, rounding)
-    # float64 gradients, and nine comparisons are quicker in Python. A value within 1e-9 of
-    # its exact value passes whatever its floor, which is then left for later.
-    columns = _flat(grads, array.array("d", exact + numeric).tobytes())  # analytic, exact, numeric
-    analytic, expected, differences = columns[:9], columns[9:18], columns[18:]
+        analytic = None
+    if analytic is None:
+        rounding = 2 * _EPS * abs(float(loss_terms(_XOR.spec, "sigmoid", Z2[None, :m], Y).sum()) / m) / step
+        return _judge_read(result, exact, numeric, tolerances, rounding)
+    # float64 gradients: nine comparisons are quicker in Python. Where the differences do not
+    # confirm the exact gradient (they always should), the full check judges.
     values = analytic.tolist()
-    close = [
-        abs(a - e) <= _SHARP * abs(e) if abs(e - v) <= _ATOL + _RTOL * abs(v) else None
-        for a, e, v in zip(values, exact, numeric, strict=True)
-    ]
-    if None in close:
+    close = _close(values, exact, numeric.tolist())
+    if close is None:
         return None
-    if given == _UNGIVEN and False not in close:
-        return PointCheck(True, analytic, differences, _PASSED.copy(), None, _NAMES, expected, tolerances)
-    tolerance = tolerances()
+    expected = np.array(exact)
+    if close and given is _UNGIVEN:
+        return PointCheck(True, analytic, numeric, _PASSED.copy(), None, _NAMES, expected, tolerances)
+    tolerance = _tolerances(*tolerances)
     ok = [abs(a - e) <= t for a, e, t in zip(values, exact, tolerance, strict=True)]
     return PointCheck(
-        False not in ok, analytic, differences, np.array(ok), None, _NAMES, expected, np.array(tolerance)
+        False not in ok, analytic, numeric, np.array(ok), None, _NAMES, expected, np.array(tolerance)
     )
+
+
+def _close(values: list[float], exact: list[float], numeric: list[float]) -> bool | None:
+    """Whether every value lies within 1e-9 of its exact value, and so passes whatever its
+    floor (which is then left for later); None where the differences do not confirm the
+    exact gradient."""
+    rtol, atol, sharp = _RTOL, _ATOL, _SHARP
+    close = True
+    for a, e, v in zip(values, exact, numeric, strict=True):
+        if not abs(e - v) <= atol + rtol * abs(v):
+            return None
+        if not abs(a - e) <= sharp * abs(e):
+            close = False
+    return close
 
 
 def _judge_read(
     result: Any,
     exact: list[float],
-    numeric: list[float],
-    tolerances: Callable[[], list[float]],
-    given: tuple[float | None, float | None],
-    rounding: Callable[[], float],
-) -> PointCheck:
-    """:func:`_judge` of a result that is not four float64 arrays of the parameters' shapes:
-    :func:`gradcheck_xor._calling.read_gradients` reads it, or says what is wrong with it."""
-    columns = np.array(exact + numeric)
-    expected, differences = columns[:9], columns[9:]
-    tolerance_of_float64 = np.array(tolerances())
+    numeric: np.ndarray,
+    tolerances: tuple[Any, ...],
+    rounding: float,
+) -> PointCheck | None:
+    """The judgement of a result that is not four float64 arrays of the parameters' shapes
+    (None where the differences do not confirm the exact gradient):
+    :func:`gradcheck_xor._calling.read_gradients` reads it, or says what is wrong with it.
+    Float64 values are judged within :func:`_tolerances`; others within their dtype's
+    tolerances, the differences' ``rounding`` added (unless the caller gave some)."""
+    if _close(exact, exact, numeric.tolist()) is None:
+        return None
+    expected = np.array(exact)
+    sharp_tolerance = np.array(_tolerances(*tolerances))
+    given = tolerances[-1]
     with np.errstate(all="ignore"):  # the values may be NaN or inf
         read = read_gradients(result, _XOR)
         if not isinstance(read, Read):
             nan = np.full(_P, np.nan)
             return PointCheck(
-                False, nan, differences, np.zeros(_P, bool), read, _NAMES, expected, tolerance_of_float64
+                False, nan, numeric, np.zeros(_P, bool), read, _NAMES, expected, sharp_tolerance
             )
         # Other dtypes keep their own tolerances, where the caller gave none.
         rtol = read.rtol if given[0] is None else given[0]
-        atol = read.atol + rounding() if given[1] is None else given[1]
-        tolerance = np.where(read.sharp, tolerance_of_float64, atol + rtol * np.abs(expected))
+        atol = read.atol + rounding if given[1] is None else given[1]
+        tolerance = np.where(read.sharp, sharp_tolerance, atol + rtol * np.abs(expected))
         passed = np.abs(read.values - expected) <= tolerance
-    return PointCheck(bool(passed.all()), read.values, differences, passed, None, _NAMES, expected, tolerance)
+    return PointCheck(bool(passed.all()), read.values, numeric, passed, None, _NAMES, expected, tolerance)
 
 
 def _quick_callable(backward: Backward) -> bool:
