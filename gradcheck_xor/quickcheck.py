@@ -60,14 +60,22 @@ class PointCheck(_html.Displayed):
     passed: np.ndarray  # bool
     problem: dict[str, Any] | None  # the backward raised or returned the wrong shapes: what
     elements: tuple[str, ...]
-    expected: np.ndarray  # what each is judged against: the exact gradient the differences
-    #                       confirm (on a kink: the differences)
-    # The tolerances, or on the quick path, where every value passed within 1e-9 of its
-    # exact value, how to compute them when first asked for (see :attr:`tolerance`).
+    # The quick path leaves these for their first reading (:attr:`expected`, :attr:`tolerance`):
+    # the exact gradient as a list, and where every value passed within 1e-9 of its exact
+    # value, what _tolerances computes the tolerances from.
+    _expected: np.ndarray | list[float]
     _tolerance: np.ndarray | tuple[Any, ...]
 
     def __bool__(self) -> bool:
         return self.ok
+
+    @property
+    def expected(self) -> np.ndarray:
+        """What each element is judged against: the exact gradient the differences confirm
+        (on a kink: the differences)."""
+        if type(self._expected) is list:
+            self._expected = np.array(self._expected)
+        return self._expected
 
     @property
     def tolerance(self) -> np.ndarray:
@@ -380,13 +388,12 @@ def _quick(
     close = _close(values, exact, numeric.tolist())
     if close is None:
         return None
-    expected = np.array(exact)
     if close and given is _UNGIVEN:
-        return PointCheck(True, analytic, numeric, _PASSED.copy(), None, _NAMES, expected, tolerances)
+        return PointCheck(True, analytic, numeric, _PASSED.copy(), None, _NAMES, exact, tolerances)
     tolerance = _tolerances(*tolerances)
     ok = [abs(a - e) <= t for a, e, t in zip(values, exact, tolerance, strict=True)]
     return PointCheck(
-        False not in ok, analytic, numeric, np.array(ok), None, _NAMES, expected, np.array(tolerance)
+        False not in ok, analytic, numeric, np.array(ok), None, _NAMES, exact, np.array(tolerance)
     )
 
 
