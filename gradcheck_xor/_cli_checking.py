@@ -204,6 +204,12 @@ def add_check(subparsers: argparse._SubParsersAction) -> None:
     )
     add_network_options(p)
     p.add_argument(
+        "--labels",
+        metavar="LAYOUT",
+        help="check only this label layout, e.g. '(m, 1)' or '(m,)' (default: each layout the labels "
+        "can come in)",
+    )
+    p.add_argument(
         "--fast", action="store_true", help="one random direction per point (the full check if it fails)"
     )
     for name, what in (("rtol", "relative"), ("atol", "absolute")):
@@ -275,8 +281,15 @@ def run_check(args: argparse.Namespace) -> int:
                 say(f"gradcheck-xor check: note: {note}")
             backward = target.function
         try:
+            layouts = None if args.labels is None else (args.labels,)
             report = check_backward(
-                backward, seed=args.seed, fast=args.fast, rtol=args.rtol, atol=args.atol, **options
+                backward,
+                seed=args.seed,
+                fast=args.fast,
+                rtol=args.rtol,
+                atol=args.atol,
+                layouts=layouts,
+                **options,
             )
         except (UnusableTargetError, ValueError) as exc:  # the user's own errors are reported, not raised
             raise UsageError(f"{args.target}: {exc}") from None

@@ -526,4 +526,11 @@ def _label_details(ev: Evidence, subs: list[tuple[str, dict[str, Any]]]) -> dict
                 f"with Y of shape {bad}, {d['key']} has shape {d['got']} (expected {d['expected']}): "
                 f"A{net.depth} and Y broadcast into a larger array; {cause}"
             )
+    right = [layout for layout in ev.layouts if layout not in failing]
+    loud = all(per_layout[layout]["verdict"] in ("raised", "shape-mismatch") for layout in failing)
+    if len(right) == 1 and loud:  # written for one layout, and fails loudly in the others
+        cause += (
+            f"; or, if your labels always come as {right[0]}, check that layout alone: "
+            f"layouts=({right[0]!r},), check --labels {right[0]!r}"
+        )
     return {"failing": failing, "layouts": per_layout, "likely_cause": cause}

@@ -373,3 +373,60 @@ def test_a_signature_that_cannot_be_bound_is_an_unusable_target(
         "cannot be called as needs_more(params, A1, A2, X, Y): missing a required argument: 'reg'."
     )
     assert "positionally as the notebook's (parameters, A1, A2, X, Y)" in err and err.count("\n") == 1
+
+
+REGRESSION = """
+import numpy as np
+
+
+def grads(x, y, w1, w2):
+    h = 1 / (1 + np.exp(-x @ w1))
+    g = h @ w2 - y  # written for labels (m, 1): labels (m,) do not fit the product below
+    return {"w1": x.T @ (g @ w2.T * h * (1 - h)), "w2": h.T @ g}
+
+
+def halved(x, y, w1, w2):
+    return {k: v / 2 for k, v in grads(x, y, w1, w2).items()}
+"""
+
+
+@pytest.fixture
+def regression(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """A 3-4-1 regression network without biases, samples in rows, labels (m, 1)."""
+    rng = np.random.default_rng(5)
+    params = {"w1": rng.normal(size=(3, 4)).tolist(), "w2": rng.normal(size=(4, 1)).tolist()}
+    (tmp_path / "net.json").write_text(json.dumps(params))
+    data = {"X": rng.normal(size=(6, 3)).tolist(), "Y": rng.normal(size=(6, 1)).tolist()}
+    (tmp_path / "data.json").write_text(json.dumps(data))
+    (tmp_path / "regression.py").write_text(REGRESSION)
+    return tmp_path / "net.json", tmp_path / "data.json", tmp_path / "regression.py"
+
+
+def test_code_written_for_one_label_layout_is_told_how_to_check_that_layout_alone(
+    capsys: pytest.CaptureFixture[str], regression: tuple[Path, Path, Path]
+) -> None:
+    net, data, code = regression
+    args = ("--params", str(net), "--data", str(data), "--hidden", "sigmoid", "--output", "identity")
+    args += ("--loss", "half-sse")
+    status, out, _ = run(capsys, f"{code}:grads", *args)
+    assert status == 1
+    assert out.splitlines()[1].startswith("label-shape-dependent: ")
+    assert "check --labels '(m, 1)'" in " ".join(out.split())
+    status, out, _ = run(capsys, f"{code}:grads", *args, "--labels", "(m, 1)")
+    assert status == 0, out
+    assert "x 1 label layout(s) ((m, 1))" in " ".join(out.split())
+    status, out, _ = run(capsys, f"{code}:halved", *args, "--labels", "(m, 1)")
+    assert status == 1
+    assert out.splitlines()[1].startswith("scaled: ")
+
+
+def test_a_label_layout_the_labels_cannot_come_in_is_a_one_line_error(
+    capsys: pytest.CaptureFixture[str], regression: tuple[Path, Path, Path]
+) -> None:
+    net, data, code = regression
+    status, out, err = run(
+        capsys, f"{code}:grads", "--params", str(net), "--data", str(data), "--labels", "(1, m)"
+    )
+    assert status == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1
+    assert "Unknown label layout '(1, m)'" in err and "'(m, 1)'" in err
