@@ -30,7 +30,7 @@ from gradcheck_xor import _differences as diff
 from gradcheck_xor import network as nw
 from gradcheck_xor._losses import HIDDEN_FUNCTIONS, OUTPUT_FUNCTIONS
 
-__all__ = ["RTOL", "bounds", "exact_gradients", "roundings"]
+__all__ = ["RTOL", "exact_gradients", "gradient_and_bound"]
 
 RTOL = 1e-9
 _EPS = float(np.finfo(np.float64).eps)
@@ -92,17 +92,25 @@ def _output_dz_error(net: nw.Network, A: np.ndarray, eA: np.ndarray, Y: np.ndarr
     return eA * u + A * (e_dA + e_t + 2.0 * _ULPS * u)
 
 
-def bounds(trace: diff.Trace) -> np.ndarray:
-    """Each gradient element's error bound at the point of ``trace``, in units of eps, flat in
-    parameter order (see the module)."""
+def _flat(net: nw.Network, layers: list[tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray:
+    """Per-layer (dW, db) arrays of the columns orientation, flat in the caller's parameter
+    order: C order of each W (n, n_prev), or of its transpose (F order) for rows."""
+    order = "C" if net.layout == "columns" else "F"
+    return np.concatenate([p.ravel(order=order) for pair in layers for p in pair if p is not None])
+
+
+def gradient_and_bound(trace: diff.Trace) -> tuple[np.ndarray, np.ndarray]:
+    """The exact gradient at the point of ``trace`` and each element's error bound, in units
+    of eps, flat in parameter order (see the module)."""
     net = trace.net
     m = trace.Y.shape[1]
     # Forward: each layer input's |A| and error (A_0 = X is exact), each Z's error.
     absA, eA, eZ = [np.abs(trace.As[0])], [np.zeros(trace.As[0].shape)], []
     for i, (W, b) in enumerate(trace.layers):
-        aW = np.abs(W)
-        terms = aW @ absA[i] + (0.0 if b is None else np.abs(b))
-        eZ.append(aW @ eA[i] + (W.shape[1] + (b is not None)) * terms)
+        n = W.shape[1] + (b is not None)  # the terms of each sum: |W| @ (e(A) + n |A|) + n |b|
+        eZ.append(np.abs(W) @ (n * absA[i] if i == 0 else eA[i] + n * absA[i]))
+        if b is not None:
+            eZ[i] += n * np.abs(b)
         if i < net.depth - 1:
             Z, A = trace.Zs[i], trace.As[i + 1]
             absA.append(np.abs(A))
@@ -111,26 +119,24 @@ def bounds(trace: diff.Trace) -> np.ndarray:
     # Backward: the values are the network's own backward pass; what they carry, layer by layer.
     values = nw.backward_pass(net, trace.layers, trace.Zs, trace.As, trace.Y)
     e_dZ = _output_dz_error(net, A_out, eA_out, trace.Y)
-    parts: list[np.ndarray] = []
+    errors: list[tuple[np.ndarray, np.ndarray | None]] = [(e_dZ, None)] * net.depth
     for i in reversed(range(net.depth)):
         W, b = trace.layers[i]
         abs_dZ = np.abs(values[i][0])
-        e_dW = e_dZ @ absA[i].T + abs_dZ @ eA[i].T + m * (abs_dZ @ absA[i].T)
-        # The caller's flat order: C order of W (n, n_prev), or of its transpose for rows.
-        layer = [e_dW.ravel(order="C" if net.layout == "columns" else "F")]
-        if b is not None:
-            layer.append(e_dZ.sum(axis=1) + m * abs_dZ.sum(axis=1))
-        parts[:0] = layer
+        e_dW = (e_dZ + m * abs_dZ) @ absA[i].T  # X, A_0, is exact: no error of its own to carry
+        if i:
+            e_dW += abs_dZ @ eA[i].T
+        errors[i] = (e_dW, None if b is None else e_dZ.sum(axis=1) + m * abs_dZ.sum(axis=1))
         if i:  # dZ_{i-1} = (W.T @ dZ) f'(Z_{i-1}), the product's magnitude standing for its value
             G = np.abs(W).T @ abs_dZ
             e_G = np.abs(W).T @ e_dZ + W.shape[0] * G
             s = _slope(net.hidden, trace.Zs[i - 1], trace.As[i])
             e_s = _slope_error(net.hidden, trace.As[i], eA[i])
             e_dZ = np.abs(s) * e_G + G * e_s + _ULPS * np.abs(values[i - 1][0])
-    return np.concatenate(parts)
+    return _flat(net, [(dW, db) for _, dW, db in values]), _flat(net, errors)
 
 
-def roundings(net: nw.Network, m: int) -> int:
+def _operations(net: nw.Network, m: int) -> int:
     """How many operations meet a number on its way to a gradient element, each of which may
     flush a subnormal result to zero."""
     forward = sum(n_prev + 6 for n_prev in net.widths[:-1])
@@ -141,11 +147,6 @@ def roundings(net: nw.Network, m: int) -> int:
 def exact_gradients(traces: list[diff.Trace]) -> tuple[np.ndarray, np.ndarray]:
     """(points, n_params) each: the exact gradient at each trace's point, and each element's
     absolute floor (see the module)."""
-    net = traces[0].net
-    X, Y = traces[0].As[0], traces[0].Y
-    if net.layout == "rows":
-        X, Y = X.T, Y.T
-    _, grads = nw.losses_and_gradients(net, np.stack([t.theta for t in traces]), X, Y)
-    underflow = roundings(net, traces[0].Y.shape[1]) * _TINY
-    floors = np.stack([_SAFETY * _EPS * bounds(t) + underflow for t in traces])
-    return grads, floors
+    underflow = _operations(traces[0].net, traces[0].Y.shape[1]) * _TINY
+    grads, errors = zip(*map(gradient_and_bound, traces), strict=True)
+    return np.stack(grads), _SAFETY * _EPS * np.stack(errors) + underflow
