@@ -131,11 +131,13 @@ def _updated(result: Any, fresh: Params, net: nw.Network) -> Mapping[str, Any] |
     """The parameters after a step: the dict it was given (updated in place, returning
     nothing, itself or its loss), a dict it returned alone or beside other values (its loss,
     say), or a sequence of arrays in parameter order."""
-    if result is None or result is fresh or isinstance(result, (float, int, np.generic)):
+    number = isinstance(result, (float, int, np.generic))
+    if result is None or result is fresh or number or (isinstance(result, np.ndarray) and result.ndim == 0):
         return fresh
-    if isinstance(result, (tuple, list)):
+    if isinstance(result, (tuple, list)) and result:
+        # (params, grads, ...) takes the first dict; (loss, params) the only one
         dicts = [item for item in result if isinstance(item, Mapping)]
-        result = dicts[0] if len(dicts) == 1 else result
+        result = result[0] if isinstance(result[0], Mapping) else dicts[0] if len(dicts) == 1 else result
     if isinstance(result, Mapping):
         missing = [key for key in net.keys if key not in result]
         if missing:

@@ -30,19 +30,34 @@ from gradcheck_xor import _differences as diff
 from gradcheck_xor import network as nw
 from gradcheck_xor._losses import HIDDEN_FUNCTIONS, OUTPUT_FUNCTIONS
 
-__all__ = ["RTOL", "exact_gradients", "gradient_and_bound"]
+__all__ = ["RTOL", "exact_gradients"]
 
 RTOL = 1e-9
 _EPS = float(np.finfo(np.float64).eps)
 _TINY = float(np.finfo(np.float64).tiny)
 _ULPS = 4.0  # what one library function (exp, log, tanh) or one short formula may round
-_SAFETY = 2.0  # over the first-order bound: its second order, and rounding to nearest's ties
-_ROUNDS = {"relu": 0.0, "identity": 0.0, "leaky_relu": 1.0, "tanh": _ULPS, "sigmoid": _ULPS}
+# Twice the bound: the backward's value and the reference, itself computed in float64, may
+# each be off by it (the bound's sums take n roundings where n - 1 suffice: its second order).
+_SAFETY = 2.0
 
 
 def _slope(hidden: str, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
     """|f'(Z)| of a hidden activation: its backward step from a unit upstream gradient."""
     return np.abs(HIDDEN_FUNCTIONS[hidden][1](np.ones_like(Z), Z, A))
+
+
+def _hidden_error(hidden: str, Z: np.ndarray, A: np.ndarray, slope: np.ndarray, eZ: np.ndarray) -> np.ndarray:
+    """The error of a hidden layer's A = f(Z): Z's error through the slope, and the
+    activation's own roundings (a sigmoid's usual forms, exp(Z - logaddexp(0, Z)), lose |Z|
+    ulps, as the output's do)."""
+    own = {
+        "relu": 0.0,
+        "identity": 0.0,
+        "leaky_relu": 1.0,
+        "tanh": _ULPS,
+        "sigmoid": _ULPS + np.abs(Z),
+    }[hidden]
+    return slope * eZ + own * np.abs(A)
 
 
 def _slope_error(hidden: str, A: np.ndarray, eA: np.ndarray) -> np.ndarray:
@@ -52,7 +67,9 @@ def _slope_error(hidden: str, A: np.ndarray, eA: np.ndarray) -> np.ndarray:
         return 2.0 * np.abs(A) * eA + _ULPS
     if hidden == "sigmoid":
         return np.abs(1.0 - 2.0 * A) * eA + _ULPS * A * (1.0 - A)
-    return np.zeros_like(A)
+    if hidden in ("relu", "leaky_relu", "identity"):  # constant slopes, exact
+        return np.zeros_like(A)
+    raise ValueError(f"no error bound for the hidden activation {hidden!r}")
 
 
 def _output(net: nw.Network, Z: np.ndarray, eZ: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -62,6 +79,8 @@ def _output(net: nw.Network, Z: np.ndarray, eZ: np.ndarray) -> tuple[np.ndarray,
         return A, eZ
     if net.output == "sigmoid":
         return A, A * (1.0 - A) * eZ + A * (_ULPS + np.abs(Z))
+    if net.output != "softmax":
+        raise ValueError(f"no error bound for the output {net.output!r}")
     # softmax: dA_k = A_k (dZ_k - sum_j A_j dZ_j), and exp(Z - logsumexp(Z)) loses max|Z| ulps
     spread = _ULPS + 2.0 * np.abs(Z).max(axis=0, keepdims=True)
     return A, A * (eZ + (A * eZ).sum(axis=0, keepdims=True) + spread)
@@ -92,20 +111,13 @@ def _output_dz_error(net: nw.Network, A: np.ndarray, eA: np.ndarray, Y: np.ndarr
     return eA * u + A * (e_dA + e_t + 2.0 * _ULPS * u)
 
 
-def _flat(net: nw.Network, layers: list[tuple[np.ndarray, np.ndarray | None]]) -> np.ndarray:
-    """Per-layer (dW, db) arrays of the columns orientation, flat in the caller's parameter
-    order: C order of each W (n, n_prev), or of its transpose (F order) for rows."""
-    order = "C" if net.layout == "columns" else "F"
-    return np.concatenate([p.ravel(order=order) for pair in layers for p in pair if p is not None])
-
-
-def gradient_and_bound(trace: diff.Trace) -> tuple[np.ndarray, np.ndarray]:
+def _gradient_and_bound(trace: diff.Trace) -> tuple[np.ndarray, np.ndarray]:
     """The exact gradient at the point of ``trace`` and each element's error bound, in units
     of eps, flat in parameter order (see the module)."""
     net = trace.net
     m = trace.Y.shape[1]
     # Forward: each layer input's |A| and error (A_0 = X is exact), each Z's error.
-    absA, eA, eZ = [np.abs(trace.As[0])], [np.zeros(trace.As[0].shape)], []
+    absA, eA, eZ, slopes = [np.abs(trace.As[0])], [np.zeros(trace.As[0].shape)], [], [None]
     for i, (W, b) in enumerate(trace.layers):
         n = W.shape[1] + (b is not None)  # the terms of each sum: |W| @ (e(A) + n |A|) + n |b|
         eZ.append(np.abs(W) @ (n * absA[i] if i == 0 else eA[i] + n * absA[i]))
@@ -114,26 +126,27 @@ def gradient_and_bound(trace: diff.Trace) -> tuple[np.ndarray, np.ndarray]:
         if i < net.depth - 1:
             Z, A = trace.Zs[i], trace.As[i + 1]
             absA.append(np.abs(A))
-            eA.append(_slope(net.hidden, Z, A) * eZ[i] + _ROUNDS[net.hidden] * np.abs(A))
+            slopes.append(_slope(net.hidden, Z, A))
+            eA.append(_hidden_error(net.hidden, Z, A, slopes[-1], eZ[i]))
     A_out, eA_out = _output(net, trace.Zs[-1], eZ[-1])
     # Backward: the values are the network's own backward pass; what they carry, layer by layer.
     values = nw.backward_pass(net, trace.layers, trace.Zs, trace.As, trace.Y)
     e_dZ = _output_dz_error(net, A_out, eA_out, trace.Y)
-    errors: list[tuple[np.ndarray, np.ndarray | None]] = [(e_dZ, None)] * net.depth
+    errors: list[tuple] = [()] * net.depth
     for i in reversed(range(net.depth)):
         W, b = trace.layers[i]
         abs_dZ = np.abs(values[i][0])
         e_dW = (e_dZ + m * abs_dZ) @ absA[i].T  # X, A_0, is exact: no error of its own to carry
         if i:
             e_dW += abs_dZ @ eA[i].T
-        errors[i] = (e_dW, None if b is None else e_dZ.sum(axis=1) + m * abs_dZ.sum(axis=1))
+        e_db = None if b is None else e_dZ.sum(axis=1, keepdims=True) + m * abs_dZ.sum(axis=1, keepdims=True)
+        errors[i] = (e_dZ, e_dW, e_db)
         if i:  # dZ_{i-1} = (W.T @ dZ) f'(Z_{i-1}), the product's magnitude standing for its value
             G = np.abs(W).T @ abs_dZ
             e_G = np.abs(W).T @ e_dZ + W.shape[0] * G
-            s = _slope(net.hidden, trace.Zs[i - 1], trace.As[i])
             e_s = _slope_error(net.hidden, trace.As[i], eA[i])
-            e_dZ = np.abs(s) * e_G + G * e_s + _ULPS * np.abs(values[i - 1][0])
-    return _flat(net, [(dW, db) for _, dW, db in values]), _flat(net, errors)
+            e_dZ = slopes[i] * e_G + G * e_s + _ULPS * np.abs(values[i - 1][0])
+    return nw.flat_gradient(net, values), nw.flat_gradient(net, errors)
 
 
 def _operations(net: nw.Network, m: int) -> int:
@@ -148,5 +161,5 @@ def exact_gradients(traces: list[diff.Trace]) -> tuple[np.ndarray, np.ndarray]:
     """(points, n_params) each: the exact gradient at each trace's point, and each element's
     absolute floor (see the module)."""
     underflow = _operations(traces[0].net, traces[0].Y.shape[1]) * _TINY
-    grads, errors = zip(*map(gradient_and_bound, traces), strict=True)
+    grads, errors = zip(*map(_gradient_and_bound, traces), strict=True)
     return np.stack(grads), _SAFETY * _EPS * np.stack(errors) + underflow

@@ -364,7 +364,10 @@ def _imprecise(ev: Evidence, j: int) -> dict[str, Any]:
     else:
         where = f"in {', '.join(keys)}"
         lines = "the backward through the hidden layers" if not set(keys) & set(output) else "them"
-        typical = f"a float32 intermediate or an approximation (of exp, of a derivative) in {lines}"
+        typical = (
+            f"a float32 intermediate or an approximation in {lines}: of exp, of a derivative, or a "
+            "sigmoid or tanh in a form exact only to eps near 0, such as 0.5 * (1 + tanh(z / 2))"
+        )
     _, dz = nw.formulas(net)
     fix = (
         f"compute in float64 throughout (one float32 array, or float32 inputs, make the whole chain "

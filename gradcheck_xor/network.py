@@ -81,6 +81,7 @@ __all__ = [
     "columns",
     "describe",
     "element_names",
+    "flat_gradient",
     "flatten",
     "formulas",
     "forward",
@@ -296,6 +297,12 @@ def backward_pass(net: Network, layers: list, Zs: list, As: list, Y: np.ndarray)
     """``(dZ, dW, db)`` of each layer, from :func:`pre_activations`' values and labels Y
     (n_out, m); ``db`` is None for a layer without biases."""
     return _backward(net, layers, Zs, As, _losses.output_dz(net.spec, net.output, Zs[-1], Y))
+
+
+def flat_gradient(net: Network, layers: list[tuple]) -> np.ndarray:
+    """``(dZ, dW, db)`` of each layer in the columns orientation, as :func:`backward_pass`
+    gives them (or arrays of their shapes), flat in the caller's parameter order."""
+    return flatten(net, _present(net, layers), net.grad_keys)
 
 
 def logit_losses(net: Network, Z: np.ndarray, Y: np.ndarray) -> np.ndarray:
