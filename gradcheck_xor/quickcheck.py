@@ -423,7 +423,7 @@ def _judge_read(
     :func:`gradcheck_xor._calling.read_gradients` reads it, or says what is wrong with it.
     Float64 values are judged within :func:`_tolerances`; others within their dtype's
     tolerances, the differences' ``rounding`` added (unless the caller gave some)."""
-    if _close(exact, exact, numeric.tolist()) is None:
+    if _close(exact, exact, numeric.tolist()) is None:  # the differences do not confirm it
         return None
     expected = np.array(exact)
     sharp_tolerance = np.array(_tolerances(*tolerances))
