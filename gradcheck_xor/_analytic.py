@@ -11,7 +11,16 @@ from typing import Any
 import numpy as np
 
 from gradcheck_xor import network as nw
-from gradcheck_xor._calling import TOLERANCES, Read, arguments, bind, call, forward_values, read_gradients
+from gradcheck_xor._calling import (
+    TOLERANCES,
+    Read,
+    arguments,
+    bind,
+    call,
+    forward_values,
+    in_parameter_order,
+    read_gradients,
+)
 from gradcheck_xor._setup import Setup
 
 Params = dict[str, np.ndarray]
@@ -130,7 +139,9 @@ def step_reader(
 def _updated(result: Any, fresh: Params, net: nw.Network) -> Mapping[str, Any] | dict[str, Any]:
     """The parameters after a step: the dict it was given (updated in place, returning
     nothing, itself or its loss), a dict it returned alone or beside other values (its loss,
-    say), or a sequence of arrays in parameter order."""
+    say), a sequence of arrays in parameter order, or the other forms a backward's gradients
+    take (:func:`~gradcheck_xor._calling.in_parameter_order`): two per-layer lists, such as
+    a class's ``(self.biases, self.weights)`` after its step, or one flat vector."""
     number = isinstance(result, (float, int, np.generic))
     if result is None or result is fresh or number or (isinstance(result, np.ndarray) and result.ndim == 0):
         return fresh
@@ -138,6 +149,9 @@ def _updated(result: Any, fresh: Params, net: nw.Network) -> Mapping[str, Any] |
         # (params, grads, ...) takes the first dict; (loss, params) the only one
         dicts = [item for item in result if isinstance(item, Mapping)]
         result = result[0] if isinstance(result[0], Mapping) else dicts[0] if len(dicts) == 1 else result
+    arrays = in_parameter_order(result, net)
+    if arrays is not None:
+        return dict(zip(net.keys, arrays, strict=True))
     if isinstance(result, Mapping):
         missing = [key for key in net.keys if key not in result]
         if missing:

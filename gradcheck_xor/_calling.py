@@ -317,24 +317,102 @@ _MISSING = object()
 
 def _expected(net: nw.Network) -> str:
     keys = ", ".join(net.grad_keys)
-    return f"a dict with keys {keys} (or {', '.join(net.keys)}), or a sequence of them in that order"
+    return (
+        f"a dict with keys {keys} (or {', '.join(net.keys)}), a sequence of them in that order, "
+        f"or one flat vector of their {net.n_params} numbers"
+    )
 
 
-def _beside_the_loss(result: Sequence[Any]) -> Mapping[Any, Any] | None:
+def _beside_the_loss(result: Sequence[Any], net: nw.Network) -> Any:
     """The gradients of a pair of them and the loss: cs231n's ``return loss, grads``, the
-    course's ``return grads, cost``; None for anything else. A sequence in parameter order
-    holds no mapping, so the one mapping of a pair is never mistaken for it, whatever the
-    loss beside it is (a float, a 0-d array, the (n,) array Python's ``sum`` makes)."""
-    if len(result) != 2 or isinstance(result[0], Mapping) == isinstance(result[1], Mapping):
+    course's ``return grads, cost``, an optimiser's ``return J, grad`` with ``grad`` flat;
+    None for anything else. A sequence in parameter order holds no mapping, so the one
+    mapping of a pair is never mistaken for it, whatever the loss beside it is (a float, a
+    0-d array, the (n,) array Python's ``sum`` makes); a flat vector beside the loss is
+    told from a layer's two arrays by its length, every parameter's."""
+    if len(result) != 2:
         return None
-    return result[0] if isinstance(result[0], Mapping) else result[1]
+    if isinstance(result[0], Mapping) != isinstance(result[1], Mapping):
+        return result[0] if isinstance(result[0], Mapping) else result[1]
+    flat = [_is_flat(item, net) for item in result]
+    if flat[0] != flat[1] and np.ndim(result[1] if flat[0] else result[0]) <= 1:
+        return result[0] if flat[0] else result[1]
+    return None
+
+
+def _is_flat(result: Any, net: nw.Network) -> bool:
+    """Whether ``result`` is one vector of every parameter's gradient (``network.flatten``'s
+    order: W1, b1, W2, ... each in C order), as code written for an optimiser returns it."""
+    return isinstance(result, np.ndarray) and result.ndim == 1 and result.size == net.n_params
+
+
+def _fits(shape: tuple[int, ...], expected: tuple[int, ...]) -> bool:
+    """Whether the update ``b2 -= lr * db2`` would take a gradient of ``shape``: the same
+    size, broadcasting into the parameter's shape."""
+    if shape == expected:
+        return True
+    try:
+        return math.prod(shape) == math.prod(expected) and np.broadcast_shapes(shape, expected) == expected
+    except ValueError:
+        return False
+
+
+def _array_shape(a: Any) -> tuple[int, ...] | None:
+    """The shape of an array-like item of the user's, None for anything else (a number, a
+    list, an object whose ``shape`` raises)."""
+    try:
+        return tuple(a.shape) if hasattr(a, "shape") else None
+    except KeyboardInterrupt:
+        raise
+    except BaseException:
+        return None
+
+
+def per_layer(result: Any, net: nw.Network) -> list[Any] | None:
+    """The arrays of two lists of one array per layer, the weights' and the biases', in
+    parameter order (W1, b1, W2, ...): the online book's ``return (nabla_b, nabla_w)`` and
+    its ``self.weights``/``self.biases``; None for anything else. Which list is which is read
+    off the shapes: the order in which more of them fit, the biases first on a tie (the
+    book's order), so that a wrong shape is still reported against its parameter."""
+    if not (isinstance(result, (tuple, list)) and len(result) == 2 and all(net.biases)):
+        return None
+    if not all(isinstance(side, (tuple, list)) and len(side) == net.depth for side in result):
+        return None
+    found = [[_array_shape(a) for a in side] for side in result]
+    if any(shape is None for side in found for shape in side):
+        return None
+    shapes = list(net.param_shapes.values())
+    w_shapes, b_shapes = shapes[0::2], shapes[1::2]
+
+    def fitting(weights: list[Any], biases: list[Any]) -> int:
+        pairs = [*zip(weights, w_shapes, strict=True), *zip(biases, b_shapes, strict=True)]
+        return sum(_fits(shape, expected) for shape, expected in pairs)
+
+    biases, weights = result
+    if fitting(found[0], found[1]) > fitting(found[1], found[0]):
+        weights, biases = result
+    return [a for pair in zip(weights, biases, strict=True) for a in pair]
+
+
+def in_parameter_order(result: Any, net: nw.Network) -> list[Any] | None:
+    """The arrays, in parameter order, of a flat vector of every parameter (each keeps its
+    dtype, and with it its tolerances) or of two per-layer lists (:func:`per_layer`); None
+    for anything else."""
+    if _is_flat(result, net):
+        shapes = list(net.param_shapes.values())
+        ends = np.cumsum([math.prod(shape) for shape in shapes])[:-1]
+        return [part.reshape(shape) for part, shape in zip(np.split(result, ends), shapes, strict=True)]
+    return per_layer(result, net)
 
 
 def read_gradients(result: Any, net: nw.Network) -> Read | dict[str, Any]:
     """The gradients in ``result``, or what is wrong with it (``key``, ``got``, ``expected``).
 
     A dict keyed ``dW1, db1, ...`` or by the parameter keys, or a sequence in parameter order;
-    or the dict beside the loss, ``(loss, grads)`` or ``(grads, loss)``.
+    or two lists of one array per layer, the biases' and the weights' in either order
+    (:func:`per_layer`, the online book's ``(nabla_b, nabla_w)``); or one flat vector of
+    every gradient in ``network.flatten``'s order (W1, b1, W2, ... each in C order); or the
+    dict or flat vector beside the loss, ``(loss, grads)`` or ``(grads, loss)``.
     A shape is accepted when the notebook's in-place update ``b2 -= lr * db2`` would accept
     it (same size, broadcasting into the parameter's shape): a scalar ``db2`` is fine, a
     ``db1`` of shape (2,) is not (it would broadcast ``b1`` to (2, 2)).
@@ -358,14 +436,20 @@ def read_gradients(result: Any, net: nw.Network) -> Read | dict[str, Any]:
     try:
         if isinstance(result, Mapping):
             arrays = _lookup(result, net.grad_keys) or _lookup(result, net.keys) or [_MISSING] * len(shapes)
+        elif _is_flat(result, net):
+            arrays = in_parameter_order(result, net)
         elif isinstance(result, (tuple, list)):
-            grads = _beside_the_loss(result)
+            grads = _beside_the_loss(result, net)
             if grads is not None:
                 return read_gradients(grads, net)
-            if len(result) != len(shapes):
+            layers = per_layer(result, net)
+            if layers is not None:
+                arrays = layers
+            elif len(result) != len(shapes):
                 got = f"a {type(result).__name__} of {len(result)} items"
                 return {"key": None, "got": got, "expected": _expected(net)}
-            arrays = list(result)
+            else:
+                arrays = list(result)
         else:
             return {"key": None, "got": type(result).__name__, "expected": _expected(net)}
     except KeyboardInterrupt:
@@ -384,13 +468,8 @@ def read_gradients(result: Any, net: nw.Network) -> Read | dict[str, Any]:
             return {"key": key, "got": f"not an array ({type(exc).__name__}: {exc})", "expected": shape}
         if value.dtype.kind not in "fiub":
             return {"key": key, "got": f"dtype {value.dtype}", "expected": shape}
-        if value.shape != shape:
-            try:
-                fits = value.size == math.prod(shape) and np.broadcast_shapes(value.shape, shape) == shape
-            except ValueError:
-                fits = False
-            if not fits:
-                return {"key": key, "got": value.shape, "expected": shape}
+        if not _fits(value.shape, shape):
+            return {"key": key, "got": value.shape, "expected": shape}
         r, a = TOLERANCES.get(value.dtype, TOLERANCES[_F64])
         values.append(value.astype(np.float64, copy=False).reshape(-1))
         rtol.append(np.full(value.size, r))

@@ -6,6 +6,8 @@ builds the object serves both. These are the code under check, written as learne
 (no type hints, the idiom's own names); tests/test_written_styles.py checks each as it stands.
 """
 
+import itertools
+
 import numpy as np
 
 
@@ -211,12 +213,35 @@ class Neural_Network:  # noqa: N801 - the series' own name
         dJdW1, dJdW2 = self.costFunctionPrime(X, y)
         return dJdW2, dJdW1
 
+    def getParams(self):
+        return np.concatenate((self.W1.ravel(), self.W2.ravel()))
+
+    def setParams(self, params):
+        W1_end = self.hiddenLayerSize * self.inputLayerSize
+        self.W1 = np.reshape(params[:W1_end], (self.inputLayerSize, self.hiddenLayerSize))
+        self.W2 = np.reshape(params[W1_end:], (self.hiddenLayerSize, self.outputLayerSize))
+
+    def computeGradients(self, X, y):
+        """The gradients unrolled as getParams unrolls the weights, for an optimiser."""
+        dJdW1, dJdW2 = self.costFunctionPrime(X, y)
+        return np.concatenate((dJdW1.ravel(), dJdW2.ravel()))
+
     def costFunctionPrimeOfActivation(self, X, y):
         self.yHat = self.forward(X)
         delta3 = -(y - self.yHat) * self.sigmoidPrime(self.z3)
         # sigmoidPrime takes the pre-activation; given the activation a2 it is another number.
         delta2 = np.dot(delta3, self.W2.T) * self.sigmoidPrime(self.a2)
         return np.dot(X.T, delta2), np.dot(self.a2.T, delta3)
+
+
+class trainer:  # noqa: N801 - the series' own name
+    def __init__(self, N):
+        self.N = N
+
+    def costFunctionWrapper(self, params, X, y):
+        """What the series hands scipy.optimize.minimize(..., jac=True): (cost, flat grad)."""
+        self.N.setParams(params)
+        return self.N.costFunction(X, y), self.N.computeGradients(X, y)
 
 
 # --- a script's regression loop made a function: rows, no biases, linear output, ½·SSE ------
@@ -441,3 +466,323 @@ def regression_grads_prime_of_preactivation(X, y, W1, b1, W2, b2, W3, b3):
     grads["W1"] = X.T @ dZ1
     grads["b1"] = dZ1.sum(axis=0)
     return grads
+
+
+# --- the online book's Network: one sample a column, per-layer lists, biases first -----------
+
+
+def sigmoid_prime(z):
+    return sigmoid(z) * (1 - sigmoid(z))
+
+
+class Network:
+    """``sizes`` such as [784, 30, 10]; weights[k] is (sizes[k + 1], sizes[k]) and biases[k]
+    a column; every unit a sigmoid, the cost of one sample half its squared error."""
+
+    def __init__(self, sizes):
+        self.num_layers = len(sizes)
+        self.sizes = sizes
+        self.biases = [np.random.randn(n, 1) for n in sizes[1:]]
+        self.weights = [np.random.randn(n, k) for k, n in itertools.pairwise(sizes)]
+
+    def update_mini_batch(self, mini_batch, eta):
+        """A step down the batch's mean cost, ``mini_batch`` a list of (x, y) columns; the
+        lists are replaced, not updated in place."""
+        nabla_b = [np.zeros(b.shape) for b in self.biases]
+        nabla_w = [np.zeros(w.shape) for w in self.weights]
+        for x, y in mini_batch:
+            delta_nabla_b, delta_nabla_w = self.backprop(x, y)
+            nabla_b = [nb + dnb for nb, dnb in zip(nabla_b, delta_nabla_b, strict=True)]
+            nabla_w = [nw + dnw for nw, dnw in zip(nabla_w, delta_nabla_w, strict=True)]
+        rate = eta / len(mini_batch)
+        self.weights = [w - rate * nw for w, nw in zip(self.weights, nabla_w, strict=True)]
+        self.biases = [b - rate * nb for b, nb in zip(self.biases, nabla_b, strict=True)]
+
+    def update_mini_batch_summed(self, mini_batch, eta):
+        # The step taken with eta itself: the batch's summed cost, not its mean.
+        nabla_b, nabla_w = [0 * b for b in self.biases], [0 * w for w in self.weights]
+        for x, y in mini_batch:
+            delta_nabla_b, delta_nabla_w = self.backprop(x, y)
+            nabla_b = [nb + dnb for nb, dnb in zip(nabla_b, delta_nabla_b, strict=True)]
+            nabla_w = [nw + dnw for nw, dnw in zip(nabla_w, delta_nabla_w, strict=True)]
+        self.weights = [w - eta * nw for w, nw in zip(self.weights, nabla_w, strict=True)]
+        self.biases = [b - eta * nb for b, nb in zip(self.biases, nabla_b, strict=True)]
+
+    def backprop(self, x, y):
+        """(nabla_b, nabla_w): the cost's gradient for the sample (x, y), layer by layer."""
+        nabla_b = [np.zeros(b.shape) for b in self.biases]
+        nabla_w = [np.zeros(w.shape) for w in self.weights]
+        activation, activations, zs = x, [x], []
+        for b, w in zip(self.biases, self.weights, strict=True):
+            z = np.dot(w, activation) + b
+            zs.append(z)
+            activation = sigmoid(z)
+            activations.append(activation)
+        delta = self.cost_derivative(activations[-1], y) * sigmoid_prime(zs[-1])
+        nabla_b[-1] = delta
+        nabla_w[-1] = np.dot(delta, activations[-2].transpose())
+        # Layers counted from the end: -2 is the last hidden layer.
+        for k in range(2, self.num_layers):
+            delta = np.dot(self.weights[-k + 1].transpose(), delta) * sigmoid_prime(zs[-k])
+            nabla_b[-k] = delta
+            nabla_w[-k] = np.dot(delta, activations[-k - 1].transpose())
+        return (nabla_b, nabla_w)
+
+    def backprop_prime_of_activation(self, x, y):
+        nabla_b, nabla_w = self.backprop(x, y)
+        activations = [x]
+        for b, w in zip(self.biases, self.weights, strict=True):
+            activations.append(sigmoid(np.dot(w, activations[-1]) + b))
+        # sigmoid_prime takes z; handed the activation it is another number.
+        delta = self.cost_derivative(activations[-1], y) * sigmoid_prime(activations[-1])
+        nabla_b[-1], nabla_w[-1] = delta, np.dot(delta, activations[-2].transpose())
+        for k in range(2, self.num_layers):
+            delta = np.dot(self.weights[-k + 1].transpose(), delta) * sigmoid_prime(activations[-k])
+            nabla_b[-k], nabla_w[-k] = delta, np.dot(delta, activations[-k - 1].transpose())
+        return (nabla_b, nabla_w)
+
+    def cost_derivative(self, output_activations, y):
+        return output_activations - y
+
+
+# --- the course's ex4 in Python: every Theta unrolled into one vector, the bias a column -----
+
+
+def sigmoidGradient(z):
+    g = sigmoid(z)
+    return g * (1 - g)
+
+
+def nnCostFunction(nn_params, input_layer_size, hidden_layer_size, num_labels, X, y, lambda_=0.0):
+    """(J, grad) of the one-vs-all cross-entropy summed over the labels, averaged over the
+    samples; Theta1 is (hidden_layer_size, input_layer_size + 1), its first column the bias;
+    X has a sample per row, y labels 0 .. num_labels - 1; grad is unrolled as nn_params is."""
+    split = hidden_layer_size * (input_layer_size + 1)
+    Theta1 = np.reshape(nn_params[:split], (hidden_layer_size, input_layer_size + 1))
+    Theta2 = np.reshape(nn_params[split:], (num_labels, hidden_layer_size + 1))
+    m = y.size
+    a1 = np.concatenate([np.ones((m, 1)), X], axis=1)
+    z2 = a1.dot(Theta1.T)
+    a2 = np.concatenate([np.ones((m, 1)), sigmoid(z2)], axis=1)
+    a3 = sigmoid(a2.dot(Theta2.T))
+    y_matrix = np.eye(num_labels)[y]
+    J = -np.sum(y_matrix * np.log(a3) + (1 - y_matrix) * np.log(1 - a3)) / m
+    J += lambda_ / (2 * m) * (np.sum(Theta1[:, 1:] ** 2) + np.sum(Theta2[:, 1:] ** 2))
+    delta_3 = a3 - y_matrix
+    delta_2 = delta_3.dot(Theta2)[:, 1:] * sigmoidGradient(z2)  # the bias column takes no error
+    Theta1_grad = delta_2.T.dot(a1) / m
+    Theta2_grad = delta_3.T.dot(a2) / m
+    Theta1_grad[:, 1:] += lambda_ / m * Theta1[:, 1:]
+    Theta2_grad[:, 1:] += lambda_ / m * Theta2[:, 1:]
+    grad = np.concatenate([Theta1_grad.ravel(), Theta2_grad.ravel()])
+    return J, grad
+
+
+def nnCostFunction_gradient_of_activation(
+    nn_params, input_layer_size, hidden_layer_size, num_labels, X, y, lambda_=0.0
+):
+    split = hidden_layer_size * (input_layer_size + 1)
+    Theta1 = np.reshape(nn_params[:split], (hidden_layer_size, input_layer_size + 1))
+    Theta2 = np.reshape(nn_params[split:], (num_labels, hidden_layer_size + 1))
+    m = y.size
+    a1 = np.concatenate([np.ones((m, 1)), X], axis=1)
+    a2 = np.concatenate([np.ones((m, 1)), sigmoid(a1.dot(Theta1.T))], axis=1)
+    a3 = sigmoid(a2.dot(Theta2.T))
+    y_matrix = np.eye(num_labels)[y]
+    J = -np.sum(y_matrix * np.log(a3) + (1 - y_matrix) * np.log(1 - a3)) / m
+    delta_3 = a3 - y_matrix
+    # sigmoidGradient of the activation a2 where it takes z2: another slope.
+    delta_2 = delta_3.dot(Theta2)[:, 1:] * sigmoidGradient(a2[:, 1:])
+    grad = np.concatenate([(delta_2.T.dot(a1) / m).ravel(), (delta_3.T.dot(a2) / m).ravel()])
+    return J, grad
+
+
+# --- the course's L-layer network: caches of ((A_prev, W, b), Z), grads dA/dW/db --------------
+
+
+def linear_forward(A, W, b):
+    Z = W.dot(A) + b
+    return Z, (A, W, b)
+
+
+def linear_activation_forward(A_prev, W, b, activation):
+    Z, linear_cache = linear_forward(A_prev, W, b)
+    A = sigmoid(Z) if activation == "sigmoid" else np.maximum(0, Z)
+    return A, (linear_cache, Z)
+
+
+def L_model_forward(X, parameters):
+    """[LINEAR -> RELU] * (L - 1) -> LINEAR -> SIGMOID; returns AL and the list of caches."""
+    caches = []
+    A = X
+    L = len(parameters) // 2
+    for i in range(1, L):
+        A, cache = linear_activation_forward(A, parameters["W" + str(i)], parameters["b" + str(i)], "relu")
+        caches.append(cache)
+    AL, cache = linear_activation_forward(A, parameters["W" + str(L)], parameters["b" + str(L)], "sigmoid")
+    caches.append(cache)
+    return AL, caches
+
+
+def relu_backward(dA, cache):
+    Z = cache
+    dZ = np.array(dA, copy=True)
+    dZ[Z <= 0] = 0
+    return dZ
+
+
+def sigmoid_backward(dA, cache):
+    s = sigmoid(cache)
+    return dA * s * (1 - s)
+
+
+def linear_backward(dZ, cache):
+    A_prev, W, _ = cache
+    m = A_prev.shape[1]
+    dW = 1 / m * np.dot(dZ, A_prev.T)
+    db = 1 / m * np.sum(dZ, axis=1, keepdims=True)
+    dA_prev = np.dot(W.T, dZ)
+    return dA_prev, dW, db
+
+
+def linear_activation_backward(dA, cache, activation):
+    linear_cache, activation_cache = cache
+    backward = sigmoid_backward if activation == "sigmoid" else relu_backward
+    return linear_backward(backward(dA, activation_cache), linear_cache)
+
+
+def L_model_backward(AL, Y, caches):
+    """Mean cross-entropy; grads["dA" + str(l)], grads["dW" + str(l)], grads["db" + str(l)]."""
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    grads["dA" + str(L - 1)], grads["dW" + str(L)], grads["db" + str(L)] = linear_activation_backward(
+        dAL, caches[L - 1], "sigmoid"
+    )
+    for i in reversed(range(L - 1)):
+        dA_prev, dW, db = linear_activation_backward(grads["dA" + str(i + 1)], caches[i], "relu")
+        grads["dA" + str(i)] = dA_prev
+        grads["dW" + str(i + 1)] = dW
+        grads["db" + str(i + 1)] = db
+    return grads
+
+
+def L_model_backward_output_as_dAL(AL, Y, caches):
+    grads = {}
+    L = len(caches)
+    Y = Y.reshape(AL.shape)
+    dAL = -(np.divide(Y, AL) - np.divide(1 - Y, 1 - AL))
+    # The output layer's dA_prev stored as dA{L}: the loop then looks up dA{L - 1} in vain.
+    grads["dA" + str(L)], grads["dW" + str(L)], grads["db" + str(L)] = linear_activation_backward(
+        dAL, caches[L - 1], "sigmoid"
+    )
+    for i in reversed(range(L - 1)):
+        dA_prev, dW, db = linear_activation_backward(grads["dA" + str(i + 1)], caches[i], "relu")
+        grads["dA" + str(i)], grads["dW" + str(i + 1)], grads["db" + str(i + 1)] = dA_prev, dW, db
+    return grads
+
+
+# --- eleven lines: syn0 and syn1, no biases, nonlin(x, deriv=True) of the activation ---------
+
+
+def nonlin(x, deriv=False):
+    if deriv:
+        return x * (1 - x)  # x is already the sigmoid's output
+    return 1 / (1 + np.exp(-x))
+
+
+def train_iteration(X, y, syn0, syn1):
+    """One pass of the loop: l0 = X (m, 3), y (m, 1), syn0 (3, 4) and syn1 (4, 1) updated in
+    place, the error y - l2 added back (descent on half the summed squared error)."""
+    l0 = X
+    l1 = nonlin(np.dot(l0, syn0))
+    l2 = nonlin(np.dot(l1, syn1))
+    l2_error = y - l2
+    l2_delta = l2_error * nonlin(l2, deriv=True)
+    l1_error = l2_delta.dot(syn1.T)
+    l1_delta = l1_error * nonlin(l1, deriv=True)
+    syn1 += l1.T.dot(l2_delta)
+    syn0 += l0.T.dot(l1_delta)
+
+
+def train_iteration_deriv_of_preactivation(X, y, syn0, syn1):
+    l0 = X
+    l1 = nonlin(np.dot(l0, syn0))
+    l2 = nonlin(np.dot(l1, syn1))
+    l2_delta = (y - l2) * nonlin(l2, deriv=True)
+    # nonlin(..., deriv=True) handed the pre-activation, where it expects l1 itself.
+    l1_delta = l2_delta.dot(syn1.T) * nonlin(np.dot(l0, syn0), deriv=True)
+    syn1 += l1.T.dot(l2_delta)
+    syn0 += l0.T.dot(l1_delta)
+
+
+# --- the MNIST-from-scratch notebook: forward arrays by name, columns, one_hot(Y) ------------
+
+
+def ReLU_deriv(Z):
+    return Z > 0
+
+
+def one_hot(Y):
+    one_hot_Y = np.zeros((Y.size, Y.max() + 1))
+    one_hot_Y[np.arange(Y.size), Y] = 1
+    return one_hot_Y.T
+
+
+def backward_prop(Z1, A1, Z2, A2, W1, W2, X, Y):
+    """ReLU hidden, softmax output over classes in rows, Y the labels (m,)."""
+    m = Y.size
+    dZ2 = A2 - one_hot(Y)
+    dW2 = 1 / m * dZ2.dot(A1.T)
+    db2 = 1 / m * np.sum(dZ2, axis=1, keepdims=True)
+    dZ1 = W2.T.dot(dZ2) * ReLU_deriv(Z1)
+    dW1 = 1 / m * dZ1.dot(X.T)
+    db1 = 1 / m * np.sum(dZ1, axis=1, keepdims=True)
+    return dW1, db1, dW2, db2
+
+
+def backward_prop_as_published(Z1, A1, Z2, A2, W1, W2, X, Y):
+    # The biases' sums without an axis, as the notebook has them: one number each.
+    m = Y.size
+    dZ2 = A2 - one_hot(Y)
+    dZ1 = W2.T.dot(dZ2) * ReLU_deriv(Z1)
+    return 1 / m * dZ1.dot(X.T), 1 / m * np.sum(dZ1), 1 / m * dZ2.dot(A1.T), 1 / m * np.sum(dZ2)
+
+
+# --- the textbook's NeuralNetMLP: rows of samples, weights (next, previous), MSE, out first ---
+
+
+def int_to_onehot(y, num_labels):
+    ary = np.zeros((y.shape[0], num_labels))
+    ary[np.arange(y.shape[0]), y] = 1
+    return ary
+
+
+class NeuralNetMLP:
+    def __init__(self, num_features, num_hidden, num_classes, random_seed=123):
+        self.num_classes = num_classes
+        rng = np.random.RandomState(random_seed)
+        self.weight_h = rng.normal(loc=0.0, scale=0.1, size=(num_hidden, num_features))
+        self.bias_h = np.zeros(num_hidden)
+        self.weight_out = rng.normal(loc=0.0, scale=0.1, size=(num_classes, num_hidden))
+        self.bias_out = np.zeros(num_classes)
+
+    def forward(self, x):
+        a_h = sigmoid(np.dot(x, self.weight_h.T) + self.bias_h)
+        a_out = sigmoid(np.dot(a_h, self.weight_out.T) + self.bias_out)
+        return a_h, a_out
+
+    def backward(self, x, a_h, a_out, y):
+        """The output layer's gradients first; the loss it trains on is the MSE of a_out and
+        the one-hot labels, averaged over every element, but the slope below divides by the
+        samples alone."""
+        y_onehot = int_to_onehot(y, self.num_classes)
+        d_loss__d_a_out = 2.0 * (a_out - y_onehot) / y.shape[0]
+        delta_out = d_loss__d_a_out * a_out * (1.0 - a_out)
+        d_loss__dw_out = np.dot(delta_out.T, a_h)
+        d_loss__db_out = np.sum(delta_out, axis=0)
+        delta_h = np.dot(delta_out, self.weight_out) * a_h * (1.0 - a_h)
+        d_loss__d_w_h = np.dot(delta_h.T, x)
+        d_loss__d_b_h = np.sum(delta_h, axis=0)
+        return (d_loss__dw_out, d_loss__db_out, d_loss__d_w_h, d_loss__d_b_h)
