@@ -89,6 +89,14 @@ LOSS_CATALOGUE: Mapping[str, Loss] = MappingProxyType(
                  _SQ, "2 * ({A} - {Y})"),
             Loss("half-sse", "half the summed squared error", _ANY, "sum", "squared", 0.5,
                  f"{_SQ} / 2", "{A} - {Y}"),
+            # Summed over the outputs, averaged over the samples: the same as the element means
+            # for one output, and how many books write a cost over a batch.
+            Loss("bce-per-sample", "binary cross-entropy averaged over the samples", ("sigmoid",),
+                 "sample", "bce", 1.0, f"{_BCE} / {{N}}", "({A} - {Y}) / {N}"),
+            Loss("sse-per-sample", "summed squared error averaged over the samples", _ANY, "sample",
+                 "squared", 1.0, f"{_SQ} / {{N}}", "2 * ({A} - {Y}) / {N}"),
+            Loss("half-sse-per-sample", "half the summed squared error averaged over the samples", _ANY,
+                 "sample", "squared", 0.5, f"{_SQ} / (2 * {{N}})", "({A} - {Y}) / {N}"),
         )
     }
 )  # fmt: skip

@@ -209,12 +209,13 @@ def _rows(net: Network, a: np.ndarray, dtype: str) -> torch.Tensor:
 def _objective(net: Network, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """The loss of ``net`` in torch's words, logits and labels (m, n_out)."""
     spec = net.spec
-    reduction = "sum" if spec.per == "sum" else "mean"
     if spec.kind == "bce":
-        return F.binary_cross_entropy_with_logits(logits, y, reduction=reduction)
-    if spec.kind == "cross-entropy":
-        return F.cross_entropy(logits, y, reduction=reduction)  # y: class probabilities per row
-    return spec.factor * F.mse_loss(_OUTPUTS[net.output](logits), y, reduction=reduction)
+        total = F.binary_cross_entropy_with_logits(logits, y, reduction="sum")
+    elif spec.kind == "cross-entropy":
+        total = F.cross_entropy(logits, y, reduction="sum")  # y: class probabilities per row
+    else:
+        total = spec.factor * F.mse_loss(_OUTPUTS[net.output](logits), y, reduction="sum")
+    return total / spec.normaliser(logits.shape[1], logits.shape[0])
 
 
 def _prepared(

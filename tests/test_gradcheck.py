@@ -382,7 +382,7 @@ BAD_ARGUMENTS = {
         {"loss": "hinge"},
         ValueError,
         "loss='hinge' is not known; expected one of bce, bce-sum, cross-entropy, cross-entropy-sum, mse, "
-        "half-mse, sse, half-sse.",
+        "half-mse, sse, half-sse, bce-per-sample, sse-per-sample, half-sse-per-sample.",
     ),
     "unknown activation": (
         {"forward": "swish"},
@@ -404,9 +404,9 @@ BAD_ARGUMENTS = {
         {"backward": lambda params, X, Y, hyper: None},
         TypeError,
         "<lambda> takes 'hyper', which the oracle cannot supply. Arguments are passed by name: "
-        "params/parameters/weights, X/x/inputs, Y/y/y_true/labels/targets, cache, A0..A2 (or AL), Z1..Z2, W1..W2, "
-        "b1..b2, m; or positionally as the notebook's (parameters, A1, A2, X, Y). For anything else pass "
-        "call=, a function call(backward, params, X, Y) that calls it.",
+        "params/parameters/weights, X/x/inputs, Y/y/y_true/labels/targets, cache, A0..A2 (or AL), "
+        "Z1..Z2, W1..W2, b1..b2, m; or positionally as the notebook's (parameters, A1, A2, X, Y). "
+        "For anything else pass call=, a function call(backward, params, X, Y) that calls it.",
     ),
 }
 

@@ -318,7 +318,8 @@ REFUSED = [
         shapes(**XOR_SHAPES),
         {"output": "softmax", "loss": "bce"},
         "loss='bce' does not go with output='softmax'; "
-        "expected cross-entropy, cross-entropy-sum, mse, half-mse, sse, half-sse.",
+        "expected cross-entropy, cross-entropy-sum, mse, half-mse, sse, half-sse, sse-per-sample, "
+        "half-sse-per-sample.",
         id="loss-of-another-output",
     ),
     pytest.param(

@@ -269,7 +269,15 @@ def test_a_missing_normaliser_is_the_factor_of_the_summed_loss(problem: tuple) -
     m = X.shape[1 if net.layout == "columns" else 0]
     assert report.verdict == "scaled", report
     assert report.details["fitted"] == pytest.approx(net.spec.normaliser(net.n_out, m), rel=1e-3)
-    summed = {"bce": "bce-sum", "cross-entropy": "cross-entropy-sum", "mse": "sse", "half-mse": "half-sse"}
+    summed = {
+        "bce": "bce-sum",
+        "bce-per-sample": "bce-sum",
+        "cross-entropy": "cross-entropy-sum",
+        "mse": "sse",
+        "half-mse": "half-sse",
+        "sse-per-sample": "sse",
+        "half-sse-per-sample": "half-sse",
+    }
     assert summed[net.loss] in report.details["losses"]
 
 

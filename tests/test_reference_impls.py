@@ -225,7 +225,7 @@ _BAD_CALLS = {
             model.init_params(0), X, Y, net=nw.Network.from_widths((2, 2, 2), output="softmax"), rule="bce"
         ),
         "loss='bce' does not go with output='softmax'; expected cross-entropy, cross-entropy-sum, "
-        "mse, half-mse, sse, half-sse.",
+        "mse, half-mse, sse, half-sse, sse-per-sample, half-sse-per-sample.",
     ),
     "unknown rule": (
         lambda impl: impl.train(model.init_params(0), X, Y, steps=1, lr=0.1, rule="mse"),

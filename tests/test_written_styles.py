@@ -142,18 +142,12 @@ IDIOMS["book-network-backprop"] = Idiom(
 )
 
 
-def _book_cost(Y: np.ndarray, A: np.ndarray) -> float:
-    """The book's cost, C = sum over samples of ||y - a||^2 / 2, over n samples: summed over
-    the outputs, averaged over the samples alone. No catalogue loss is that with 3 outputs
-    (half-mse divides by the outputs too; with 1 output it is half-mse, with 2 mse)."""
-    return float(np.sum((A - Y) ** 2) / (2 * Y.shape[1]))
-
-
 # update_mini_batch(mini_batch, eta) replaces the lists: the call hands back the new ones,
-# (n.biases, n.weights), read as a backward's per-layer lists are.
+# (n.biases, n.weights), read as a backward's per-layer lists are. The book's cost, the sum
+# over samples of ||y - a||^2 / 2 over n samples, is half-sse-per-sample.
 IDIOMS["book-network-step"] = Idiom(
-    F((3, 5, 3), hidden="sigmoid", loss="half-sse"),
-    {"hidden": "sigmoid", "loss": _book_cost, "lr": 3.0},
+    F((3, 5, 3), hidden="sigmoid", loss="half-sse-per-sample"),
+    {"hidden": "sigmoid", "loss": "half-sse-per-sample", "lr": 3.0},
     lambda f, p, X, y, lr: (
         f(
             vars(n := ws.Network([3, 5, 3])).update(weights=[p["W1"], p["W2"]], biases=[p["b1"], p["b2"]])
@@ -179,12 +173,6 @@ IDIOMS["book-network-step-one-output"] = Idiom(
 )
 
 
-def _ex4_cost(Y: np.ndarray, A: np.ndarray) -> float:
-    """ex4's J: the one-vs-all cross-entropy summed over the labels, averaged over the samples
-    (the catalogue's bce averages over the labels too, bce-sum over neither)."""
-    return float(-np.sum(Y * np.log(A) + (1 - Y) * np.log(1 - A)) / Y.shape[1])
-
-
 def _ex4_call(f: Callable[..., Any], p: Params, X: np.ndarray, y: np.ndarray) -> dict[str, np.ndarray]:
     """ex4's convention, which no option describes: [b | W] per layer, unrolled row by row into
     one vector, the layer sizes as arguments, samples in rows, labels as classes."""
@@ -203,8 +191,13 @@ def _ex4_call(f: Callable[..., Any], p: Params, X: np.ndarray, y: np.ndarray) ->
 
 # The course's ex4: every Theta (units, 1 + inputs) unrolled into one vector. Its call takes
 # several lines (see test_unrolled_thetas_are_checked_with_a_one_line_call).
+# Its J, the one-vs-all cross-entropy summed over the labels and averaged over the samples, is
+# bce-per-sample.
 IDIOMS["unrolled-thetas"] = Idiom(
-    F((4, 5, 3), hidden="sigmoid"), {"hidden": "sigmoid", "loss": _ex4_cost}, _ex4_call, one_hot=True
+    F((4, 5, 3), hidden="sigmoid", loss="bce-per-sample"),
+    {"hidden": "sigmoid", "loss": "bce-per-sample"},
+    _ex4_call,
+    one_hot=True,
 )
 # The course's L-layer network: L_model_backward(AL, Y, caches), the caches a list of
 # ((A_prev, W, b), Z) made by its own L_model_forward, which the call runs.
@@ -225,12 +218,6 @@ IDIOMS["notebook-forward-arrays"] = Idiom(
 )
 
 
-def _textbook_cost(Y: np.ndarray, A: np.ndarray) -> float:
-    """What NeuralNetMLP.backward differentiates: the squared error summed over the classes
-    and averaged over the samples, num_classes times the MSE its training loop reports."""
-    return float(np.sum((A - Y) ** 2) / Y.shape[1])
-
-
 # The textbook's NeuralNetMLP: samples in rows but weights (next, previous), biases (n,), the
 # output layer's gradients first, labels as classes: the call transposes X and reorders.
 _TEXTBOOK = dataclasses.replace(F((4, 5, 3), hidden="sigmoid", loss="mse"), bias_shapes=((5,), (3,)))
@@ -246,8 +233,10 @@ def _textbook_call(f: Callable[..., Any], p: Params, X: np.ndarray, y: np.ndarra
     return d_w_h, d_b_h, d_w_out, d_b_out
 
 
+# What NeuralNetMLP.backward differentiates: the squared error summed over the classes and
+# averaged over the samples, num_classes times the MSE its training loop reports.
 IDIOMS["textbook-mlp"] = Idiom(
-    _TEXTBOOK, {"hidden": "sigmoid", "loss": _textbook_cost}, _textbook_call, one_hot=True
+    _TEXTBOOK, {"hidden": "sigmoid", "loss": "sse-per-sample"}, _textbook_call, one_hot=True
 )
 IDIOMS["textbook-mlp-reported-mse"] = Idiom(
     _TEXTBOOK, {"hidden": "sigmoid", "loss": "mse"}, _textbook_call, one_hot=True
@@ -401,7 +390,7 @@ def test_the_idioms_cover_what_public_code_writes() -> None:
     methods = [name for name, (_, function, _) in RIGHT.items() if "." in function.__qualname__]
     assert len(steps) >= 4 and len(methods) >= 4
     assert any(IDIOMS[idiom].samples == 1 for idiom, _, _ in RIGHT.values())
-    assert any(callable(IDIOMS[idiom].options.get("loss")) for idiom, _, _ in RIGHT.values())
+    assert any(str(IDIOMS[name].options.get("loss")).endswith("-per-sample") for name, _, _ in RIGHT.values())
     assert len(RIGHT) >= 24
 
 
@@ -618,19 +607,15 @@ def test_unrolled_thetas_are_checked_with_a_one_line_call() -> None:
     assert report.verdict == "ok", report.explain()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="The catalogue averages a squared error or a binary cross-entropy over every output "
-    "element or over none: the sum over the outputs averaged over the samples (the online book's "
-    "cost with more than 2 outputs, ex4's J, NeuralNetMLP's slope) is only a loss of the user's, "
-    "so a backward or step off by the outputs' count is 'scaled' with no loss named. The fix is "
-    "per-sample squared and binary cross-entropy losses in the catalogue.",
-)
 def test_a_loss_summed_over_the_outputs_and_averaged_over_the_samples_is_named() -> None:
+    """The textbook's backward against the MSE its training loop reports: scaled by the
+    number of classes, the per-sample squared error's factor."""
     idiom = IDIOMS["textbook-mlp-reported-mse"]
     params, X, Y = _point(idiom, 0)
     report = idiom.check(NeuralNetMLP.backward, params, X, Y)
-    assert report.details.get("losses"), report.explain()
+    assert report.verdict == "scaled", report.explain()
+    assert report.details["fitted"] == pytest.approx(3.0, rel=1e-3)
+    assert report.details["losses"] == ["sse-per-sample"]
 
 
 # --- how the forms a result takes are read ------------------------------------------------------
