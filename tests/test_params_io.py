@@ -282,7 +282,7 @@ _UNUSABLE_NETWORKS: list[tuple[str, Callable[[Path], dict[str, object]], str]] =
         "loss for another output",
         lambda t: {"path": _json(t, GOOD), "output": "softmax", "loss": "bce"},
         "{p}: loss='bce' does not go with output='softmax'; expected cross-entropy, cross-entropy-sum, "
-        "mse, half-mse, sse, half-sse.",
+        "mse, half-mse, sse, half-sse, sse-per-sample, half-sse-per-sample.",
     ),
 ]
 
