@@ -136,19 +136,34 @@ def step_reader(
     return read
 
 
+def _a_loss(value: Any, net: nw.Network | None = None) -> bool:
+    """Whether a step's result is a loss: a number or a 0-d array (``np.squeeze(cost)``);
+    given the network, a whole result may also be an array of one number (Python's ``sum``
+    of an (n, 1) array), unless the network has a single parameter, whose new value it could
+    be. An item of a tuple of size one may be a parameter (a (1, 1) bias) and is not one."""
+    if isinstance(value, (float, int, np.generic)):
+        return True
+    one = net is not None and net.n_params > 1 and getattr(value, "size", 0) == 1
+    return isinstance(value, np.ndarray) and (value.ndim == 0 or one)
+
+
 def _updated(result: Any, fresh: Params, net: nw.Network) -> Mapping[str, Any] | dict[str, Any]:
     """The parameters after a step: the dict it was given (updated in place, returning
     nothing, itself or its loss), a dict it returned alone or beside other values (its loss,
     say), a sequence of arrays in parameter order, or the other forms a backward's gradients
     take (:func:`~gradcheck_xor._calling.in_parameter_order`): two per-layer lists, such as
     a class's ``(self.biases, self.weights)`` after its step, or one flat vector."""
-    number = isinstance(result, (float, int, np.generic))
-    if result is None or result is fresh or number or (isinstance(result, np.ndarray) and result.ndim == 0):
+    if result is None or result is fresh or _a_loss(result, net):
         return fresh
     if isinstance(result, (tuple, list)) and result:
-        # (params, grads, ...) takes the first dict; (loss, params) the only one
+        # (params, grads, ...) takes the first dict; (loss, params) the only one, or the
+        # parameters in any other form beside the loss
         dicts = [item for item in result if isinstance(item, Mapping)]
-        result = result[0] if isinstance(result[0], Mapping) else dicts[0] if len(dicts) == 1 else result
+        others = [item for item in result if not _a_loss(item)]
+        if isinstance(result[0], Mapping) or len(dicts) == 1:
+            result = result[0] if isinstance(result[0], Mapping) else dicts[0]
+        elif len(result) == 2 and len(others) == 1:
+            result = others[0]
     arrays = in_parameter_order(result, net)
     if arrays is not None:
         return dict(zip(net.keys, arrays, strict=True))
@@ -159,5 +174,8 @@ def _updated(result: Any, fresh: Params, net: nw.Network) -> Mapping[str, Any] |
         return result
     if isinstance(result, (tuple, list)) and len(result) == len(net.keys):
         return dict(zip(net.keys, result, strict=True))
-    expected = f"None (an update in place), or the parameters: a dict with keys {', '.join(net.keys)}"
+    expected = (
+        f"None or the loss (an update in place), or the parameters: a dict with keys {', '.join(net.keys)}, "
+        "a sequence in that order, per-layer lists or one flat vector, alone or beside the loss"
+    )
     return {"key": None, "got": type(result).__name__, "expected": expected}

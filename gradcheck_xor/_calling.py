@@ -369,29 +369,33 @@ def _array_shape(a: Any) -> tuple[int, ...] | None:
 
 
 def per_layer(result: Any, net: nw.Network) -> list[Any] | None:
-    """The arrays of two lists of one array per layer, the weights' and the biases', in
-    parameter order (W1, b1, W2, ...): the online book's ``return (nabla_b, nabla_w)`` and
-    its ``self.weights``/``self.biases``; None for anything else. Which list is which is read
-    off the shapes: the order in which more of them fit, the biases first on a tie (the
-    book's order), so that a wrong shape is still reported against its parameter."""
-    if not (isinstance(result, (tuple, list)) and len(result) == 2 and all(net.biases)):
+    """The arrays, in parameter order (W1, b1, W2, ...), of gradients grouped by layer: two
+    lists of one array per layer, the weights' and the biases' in either order (the online
+    book's ``return (nabla_b, nabla_w)``, its ``self.weights``/``self.biases``), or one
+    ``(dW, db)`` pair per layer; None for anything else. Which grouping it is is read off
+    the shapes: the one in which the most of them fit (the book's order, biases first, on a
+    tie), so that a wrong shape is still reported against its parameter; where nothing
+    fits, None."""
+    if not (isinstance(result, (tuple, list)) and all(net.biases)):
         return None
-    if not all(isinstance(side, (tuple, list)) and len(side) == net.depth for side in result):
+    if not all(isinstance(group, (tuple, list)) for group in result):
         return None
-    found = [[_array_shape(a) for a in side] for side in result]
-    if any(shape is None for side in found for shape in side):
+    found = [[_array_shape(a) for a in group] for group in result]
+    if any(shape is None for group in found for shape in group):
         return None
+    # Each grouping as the (group, index) of each parameter in parameter order.
+    groupings: list[list[tuple[int, int]]] = []
+    if len(found) == 2 and all(len(group) == net.depth for group in found):
+        for w, b in ((1, 0), (0, 1)):  # (nabla_b, nabla_w) first: the book's order wins a tie
+            groupings.append([(g, layer) for layer in range(net.depth) for g in (w, b)])
+    if len(found) == net.depth and all(len(group) == 2 for group in found):
+        groupings.append([(layer, k) for layer in range(net.depth) for k in (0, 1)])
     shapes = list(net.param_shapes.values())
-    w_shapes, b_shapes = shapes[0::2], shapes[1::2]
-
-    def fitting(weights: list[Any], biases: list[Any]) -> int:
-        pairs = [*zip(weights, w_shapes, strict=True), *zip(biases, b_shapes, strict=True)]
-        return sum(_fits(shape, expected) for shape, expected in pairs)
-
-    biases, weights = result
-    if fitting(found[0], found[1]) > fitting(found[1], found[0]):
-        weights, biases = result
-    return [a for pair in zip(weights, biases, strict=True) for a in pair]
+    fits = [[_fits(found[g][k], e) for (g, k), e in zip(order, shapes, strict=True)] for order in groupings]
+    if not groupings:
+        return None
+    best = max(range(len(groupings)), key=lambda i: (sum(fits[i]), -i))
+    return [result[g][k] for g, k in groupings[best]] if any(fits[best]) else None
 
 
 def in_parameter_order(result: Any, net: nw.Network) -> list[Any] | None:

@@ -107,7 +107,29 @@ def in_place_returning_the_cost(parameters: Params, X: np.ndarray, Y: np.ndarray
     return np.squeeze(np.array([[model.loss(parameters, X, Y)]]))
 
 
+def returning_the_loss_and_a_flat_vector(params: Params, X: np.ndarray, Y: np.ndarray, lr: float) -> Any:
+    """An optimiser's form: (J, theta) with theta flat, in the parameters' order."""
+    grads = _grads(params, X, Y)
+    theta = np.concatenate([(params[k] - lr * grads["d" + k]).ravel() for k in ("W1", "b1", "W2", "b2")])
+    return model.loss(params, X, Y), theta
+
+
+def returning_the_loss_and_per_layer_lists(params: Params, X: np.ndarray, Y: np.ndarray, lr: float) -> Any:
+    """A class's (self.biases, self.weights) after its step, beside the loss."""
+    grads = _grads(params, X, Y)
+    new = {k: params[k] - lr * grads["d" + k] for k in ("W1", "b1", "W2", "b2")}
+    return model.loss(params, X, Y), ([new["b1"], new["b2"]], [new["W1"], new["W2"]])
+
+
+def in_place_returning_a_1x1_loss(parameters: Params, X: np.ndarray, Y: np.ndarray, lr: float) -> np.ndarray:
+    in_place(parameters, X, Y, lr)
+    return np.array([[model.loss(parameters, X, Y)]])
+
+
 RIGHT = [
+    returning_the_loss_and_a_flat_vector,
+    returning_the_loss_and_per_layer_lists,
+    in_place_returning_a_1x1_loss,
     in_place,
     rebinding,
     returning_a_new_dict_and_the_loss,

@@ -628,6 +628,16 @@ def test_per_layer_lists_are_told_apart_by_their_shapes_in_either_order() -> Non
     assert idiom.check(ws.Network.backprop, params, X, Y, call=swapped).verdict == "ok"
 
 
+def test_one_pair_per_layer_is_read_in_the_parameters_order() -> None:
+    """[(dW1, db1), (dW2, db2)]: grouped by layer, not two per-layer lists."""
+    backward = lambda params, X, Y: [  # noqa: E731
+        (g[f"dW{i}"], g[f"db{i}"]) for g in [nw.gradients(nw.XOR, params, X, Y)] for i in (1, 2)
+    ]
+    assert check_backward(backward).verdict == "ok"
+    swapped = lambda params, X, Y: [pair[::-1] for pair in backward(params, X, Y)]  # noqa: E731
+    assert check_backward(swapped).verdict == "shape-mismatch"
+
+
 def test_a_wrong_shape_in_per_layer_lists_is_reported_against_its_parameter() -> None:
     idiom = IDIOMS["book-network-backprop"]
     params, X, Y = _point(idiom, 0)
