@@ -174,8 +174,8 @@ def add_check(subparsers: argparse._SubParsersAction) -> None:
             "runs all of it, as Python runs a script. Either way its code runs: check only code you trust. "
             "The function gets its arguments by name (params, X, Y, cache, A1, Z1, W1, m, ...) "
             "or the notebook's way, backward(parameters, A1, A2, X, Y), and returns a dict keyed "
-            "dW1, db1, ... (or W1, b1, ...), alone or beside the loss, or a sequence in parameter "
-            "order. Default: the "
+            "dW1, db1, ... (or W1, b1, ...), a sequence in parameter order, the gradients grouped by "
+            "layer, or one flat vector, alone or beside the loss. Default: the "
             "notebook's backword_propagation on its 2-2-1 network. Exit status: 0 right, 1 "
             "wrong, 2 unusable target or options."
         ),

@@ -7,26 +7,29 @@ are (..., n_out, m), classes run along axis -2 and samples along axis -1.
 The catalogue (A and Z are the output layer's activation and logit, Y the labels, one-hot
 for a softmax, m the samples, n the outputs; A' the output's derivative):
 
-=================  =======  ==========================================  ====================
-loss               outputs  formula                                     dZ
-=================  =======  ==========================================  ====================
-bce                sigmoid  -sum(Y log A + (1 - Y) log(1 - A)) / (n m)  (A - Y) / (n m)
-bce-sum            sigmoid  -sum(Y log A + (1 - Y) log(1 - A))          A - Y
-cross-entropy      softmax  -sum(Y log A) / m                           (A - Y) / m
-cross-entropy-sum  softmax  -sum(Y log A)                               A - Y
-mse                any      sum((A - Y)^2) / (n m)                      2 (A - Y) / (n m) A'
-half-mse           any      sum((A - Y)^2) / (2 n m)                    (A - Y) / (n m) A'
-sse                any      sum((A - Y)^2)                              2 (A - Y) A'
-half-sse           any      sum((A - Y)^2) / 2                          (A - Y) A'
-=================  =======  ==========================================  ====================
+===================  =======  ==========================================  ====================
+loss                 outputs  formula                                     dZ
+===================  =======  ==========================================  ====================
+bce                  sigmoid  -sum(Y log A + (1 - Y) log(1 - A)) / (n m)  (A - Y) / (n m)
+bce-sum              sigmoid  -sum(Y log A + (1 - Y) log(1 - A))          A - Y
+cross-entropy        softmax  -sum(Y log A) / m                           (A - Y) / m
+cross-entropy-sum    softmax  -sum(Y log A)                               A - Y
+mse                  any      sum((A - Y)^2) / (n m)                      2 (A - Y) / (n m) A'
+half-mse             any      sum((A - Y)^2) / (2 n m)                    (A - Y) / (n m) A'
+sse                  any      sum((A - Y)^2)                              2 (A - Y) A'
+half-sse             any      sum((A - Y)^2) / 2                          (A - Y) A'
+bce-per-sample       sigmoid  -sum(Y log A + (1 - Y) log(1 - A)) / m      (A - Y) / m
+sse-per-sample       any      sum((A - Y)^2) / m                          2 (A - Y) / m A'
+half-sse-per-sample  any      sum((A - Y)^2) / (2 m)                      (A - Y) / m A'
+===================  =======  ==========================================  ====================
 
 "bce" and "mse" average over every output element, as ``torch.nn.BCELoss`` and ``MSELoss``
-do; "cross-entropy" averages over the samples, as ``torch.nn.CrossEntropyLoss`` does. bce
-and cross-entropy are computed from the logit, finite for any finite logit and without
-cancellation where the output saturates (at z = 40, y = 1 bce is 4.25e-18, not 0). The
-squared losses and every dZ use 1 - A computed without cancellation too, so A - Y keeps its
-digits where A rounds to 1. The squared error of an identity output overflows only where
-the true value does (|Z - Y| beyond 1e154).
+do; "cross-entropy" and the "-per-sample" losses average over the samples alone, as
+``torch.nn.CrossEntropyLoss`` does. bce and cross-entropy are computed from the logit,
+finite for any finite logit and without cancellation where the output saturates (at z = 40,
+y = 1 bce is 4.25e-18, not 0). The squared losses and every dZ use 1 - A computed without
+cancellation too, so A - Y keeps its digits where A rounds to 1. The squared error of an
+identity output overflows only where the true value does (|Z - Y| beyond 1e154).
 """
 
 from __future__ import annotations

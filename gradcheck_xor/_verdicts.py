@@ -127,32 +127,41 @@ def loss_label(net: nw.Network, checked: nw.Network | None = None) -> str:
 def _factor(k: float, ev: Evidence) -> tuple[float, str, list[str]]:
     """A fitted factor snapped to the value it most likely is, what that value means, and
     the catalogue losses whose gradient is that factor times the loss checked's."""
-    m = ev.m
+    m, n, spec = ev.m, ev.net.n_out, ev.net.spec
     named = [
         (float(m), "= m, the number of samples: the division by m is missing"),
         (1.0 / m, "= 1/m: the gradient is divided by m once too often"),
         (-1.0, f"a sign flip: A{ev.net.depth} - Y written Y - A{ev.net.depth}, or the gradient of -loss"),
         (-float(m), "= -m: a sign flip and a missing division by m"),
-        (2.0, "a factor 2 too many: the derivative of a square without its ½?"),
-        (0.5, "half the gradient: a stray ½?"),
-        (float(m * m), "= m²: m multiplied in where it should divide"),
     ]
+    if n > 1 and spec.per == "element":  # the mean over every output element
+        named.append((float(n), f"= {n}, the number of outputs: the loss averaged over the samples only"))
+    if n > 1 and spec.per == "sample" and spec.kind != "cross-entropy":
+        named.append((1.0 / n, f"= 1/{n}: the loss averaged over the outputs too, not the samples only"))
+    if spec.kind == "squared":
+        named += [
+            (2.0, "a factor 2 too many: the derivative of a square without its ½?"),
+            (0.5, "half the gradient: a stray ½?"),
+        ]
+    named.append((float(m * m), "= m²: m multiplied in where it should divide"))
     value, meaning = k, "a constant factor"
     for v, text in named:
         if abs(k - v) <= _FACTOR_TOL * abs(v):
             value, meaning = v, text
             break
-    losses = []
+    if n == m and meaning.startswith("= m,"):  # as many outputs as samples: either division
+        meaning += f", or the loss averaged over the samples only ({n} outputs)"
+    losses, ratios = [], []
     if ev.own_loss:
-        spec = ev.net.spec
-        n = ev.net.n_out
         for other in nw.LOSS_CATALOGUE.values():
             family = other.kind == spec.kind
             if other.name == spec.name or not family or ev.net.output not in other.outputs:
                 continue
             ratio = (other.factor / other.normaliser(n, m)) / (spec.factor / spec.normaliser(n, m))
-            if abs(ratio - value) <= _FACTOR_TOL * abs(value):
+            # One name per loss: with one output, the per-sample means are the element means.
+            if abs(ratio - value) <= _FACTOR_TOL * abs(value) and ratio not in ratios:
                 losses.append(other.name)
+                ratios.append(ratio)
     return value, meaning, losses
 
 

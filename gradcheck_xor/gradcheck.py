@@ -274,7 +274,9 @@ def check_backward(
     :mod:`gradcheck_xor._calling`: ``params``, ``X``, ``Y``, ``cache``, ``A1``...), or the
     notebook's way, ``(parameters, A1, A2, X, Y)``; ``call(backward, params, X, Y)`` calls
     it any other way. It may return a dict keyed ``dW1, db1, ...`` or by the parameter keys,
-    or a sequence in parameter order; the dict may come beside the loss (``return loss, grads``).
+    a sequence in parameter order, the gradients grouped by layer (``(nabla_b, nabla_w)``
+    lists, or a ``(dW, db)`` pair per layer) or one flat vector in parameter order; the dict
+    or the flat vector may come beside the loss (``return loss, grads``).
     ``layouts``: the label layouts to call it with
     (:func:`label_layouts`). ``fast``: one random direction per point (two losses instead of
     one per element); if that disagrees, the full check runs and explains. Exceptions raised
@@ -330,8 +332,8 @@ def check_step(
 
     The step gets its arguments as a backward does, and ``lr`` (``learning_rate``,
     ``alpha``); it may update the parameters in place (returning None, the same dict or its
-    loss) or return new ones (a dict, alone or beside its loss, or a sequence in parameter
-    order).
+    loss) or return new ones, in any form a backward's gradients take, alone or beside its
+    loss.
     ``call(step, params, X, Y, lr)`` calls it any other way. ``rtol``, ``atol`` and
     ``defaults`` are :func:`check_backward`'s; the rounding of ``(old - new) / lr`` is added
     to every element's ``atol``."""

@@ -396,3 +396,33 @@ def test_a_dropped_layer_is_zero_everywhere(problem: tuple, data: Any) -> None:
     assert report.verdict == "mismatch", report
     states = [report.details["keys"]["d" + key] for key in net.names[layer - 1] if key is not None]
     assert "zero everywhere" in states and set(states) <= {"zero everywhere", "right"}
+
+
+@pytest.mark.parametrize("outputs", [2, 3])
+def test_a_gradient_averaged_over_the_samples_only_is_named_so(outputs: int) -> None:
+    """A per-sample backward checked against the element mean: off by the outputs' count,
+    which the explanation names, with one catalogue loss for it."""
+    net = nw.Network.from_widths((2, 3, outputs), hidden="tanh", loss="bce")
+    per_sample = dataclasses.replace(net, loss="bce-per-sample")
+    rng = np.random.default_rng(outputs)
+    X, Y = rng.normal(size=(2, 5)), rng.integers(0, 2, (outputs, 5)).astype(float)
+    call = lambda backward, p, X_, Y_: backward(per_sample, p, X_, Y_)  # noqa: E731
+    params = nw.unflatten(net, rng.normal(size=net.n_params))
+    report = check_backward(nw.gradients, params, X, Y, call=call, hidden="tanh", loss=net.loss)
+    assert report.verdict == "scaled", report
+    meaning = f"= {outputs}, the number of outputs: the loss averaged over the samples only"
+    assert report.details["meaning"] == meaning
+    assert report.details["losses"] == ["bce-per-sample"]
+
+
+def test_one_output_names_one_loss_for_a_factor_however_many_names_it_has() -> None:
+    """With one output the per-sample means are the element means: one name for them."""
+    net = nw.Network.from_widths((2, 3, 1), hidden="tanh", loss="bce-sum")
+    mean = dataclasses.replace(net, loss="bce")
+    rng = np.random.default_rng(0)
+    X, Y = rng.normal(size=(2, 5)), rng.integers(0, 2, (1, 5)).astype(float)
+    call = lambda backward, p, X_, Y_: backward(mean, p, X_, Y_)  # noqa: E731
+    params = nw.unflatten(net, rng.normal(size=net.n_params))
+    report = check_backward(nw.gradients, params, X, Y, call=call, hidden="tanh", loss=net.loss)
+    assert report.verdict == "scaled", report
+    assert report.details["losses"] == ["bce"]
