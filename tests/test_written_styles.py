@@ -142,34 +142,30 @@ IDIOMS["book-network-backprop"] = Idiom(
 )
 
 
-# update_mini_batch(mini_batch, eta) replaces the lists: the call hands back the new ones,
-# (n.biases, n.weights), read as a backward's per-layer lists are. The book's cost, the sum
-# over samples of ||y - a||^2 / 2 over n samples, is half-sse-per-sample.
-IDIOMS["book-network-step"] = Idiom(
-    F((3, 5, 3), hidden="sigmoid", loss="half-sse-per-sample"),
-    {"hidden": "sigmoid", "loss": "half-sse-per-sample", "lr": 3.0},
-    lambda f, p, X, y, lr: (
+def _book_step_call(sizes: list[int]) -> Callable[..., Any]:
+    """update_mini_batch(mini_batch, eta) replaces the lists: the call hands back the new
+    ones, (n.biases, n.weights), read as a backward's per-layer lists are."""
+    return lambda f, p, X, y, lr: (
         f(
-            vars(n := ws.Network([3, 5, 3])).update(weights=[p["W1"], p["W2"]], biases=[p["b1"], p["b2"]])
-            or n,
+            vars(n := ws.Network(sizes)).update(weights=[p["W1"], p["W2"]], biases=[p["b1"], p["b2"]]) or n,
             [*zip(X.T[..., None], y.T[..., None], strict=True)],
             lr,
         )
         or (n.biases, n.weights)
-    ),
+    )
+
+
+# The book's cost, the sum over samples of ||y - a||^2 / 2 over n samples, is
+# half-sse-per-sample; with one output, half-mse.
+IDIOMS["book-network-step"] = Idiom(
+    F((3, 5, 3), hidden="sigmoid", loss="half-sse-per-sample"),
+    {"hidden": "sigmoid", "loss": "half-sse-per-sample", "lr": 3.0},
+    _book_step_call([3, 5, 3]),
 )
 IDIOMS["book-network-step-one-output"] = Idiom(
     F((3, 5, 1), hidden="sigmoid", loss="half-mse"),
     {"hidden": "sigmoid", "loss": "half-mse", "lr": 3.0},
-    lambda f, p, X, y, lr: (
-        f(
-            vars(n := ws.Network([3, 5, 1])).update(weights=[p["W1"], p["W2"]], biases=[p["b1"], p["b2"]])
-            or n,
-            [*zip(X.T[..., None], y.T[..., None], strict=True)],
-            lr,
-        )
-        or (n.biases, n.weights)
-    ),
+    _book_step_call([3, 5, 1]),
 )
 
 
