@@ -11,16 +11,8 @@ from typing import Any
 import numpy as np
 
 from gradcheck_xor import network as nw
-from gradcheck_xor._calling import (
-    TOLERANCES,
-    Read,
-    arguments,
-    bind,
-    call,
-    forward_values,
-    in_parameter_order,
-    read_gradients,
-)
+from gradcheck_xor._calling import arguments, bind, call, forward_values
+from gradcheck_xor._reading import TOLERANCES, Read, in_parameter_order, read_gradients
 from gradcheck_xor._setup import Setup
 
 Params = dict[str, np.ndarray]
@@ -151,7 +143,7 @@ def _updated(result: Any, fresh: Params, net: nw.Network) -> Mapping[str, Any] |
     """The parameters after a step: the dict it was given (updated in place, returning
     nothing, itself or its loss), a dict it returned alone or beside other values (its loss,
     say), a sequence of arrays in parameter order, or the other forms a backward's gradients
-    take (:func:`~gradcheck_xor._calling.in_parameter_order`): two per-layer lists, such as
+    take (:func:`~gradcheck_xor._reading.in_parameter_order`): two per-layer lists, such as
     a class's ``(self.biases, self.weights)`` after its step, or one flat vector."""
     if result is None or result is fresh or _a_loss(result, net):
         return fresh

@@ -14,8 +14,8 @@ import numpy as np
 
 from gradcheck_xor import _differences as diff
 from gradcheck_xor import network as nw
-from gradcheck_xor._calling import TOLERANCES
 from gradcheck_xor._exact import RTOL
+from gradcheck_xor._reading import TOLERANCES
 from gradcheck_xor._setup import Setup
 
 _F64 = np.dtype(np.float64)

@@ -151,7 +151,7 @@ def _factor(k: float, ev: Evidence) -> tuple[float, str, list[str]]:
             break
     if n == m and meaning.startswith("= m,"):  # as many outputs as samples: either division
         meaning += f", or the loss averaged over the samples only ({n} outputs)"
-    losses, ratios = [], []
+    losses, named_losses = [], set()
     if ev.own_loss:
         for other in nw.LOSS_CATALOGUE.values():
             family = other.kind == spec.kind
@@ -159,9 +159,10 @@ def _factor(k: float, ev: Evidence) -> tuple[float, str, list[str]]:
                 continue
             ratio = (other.factor / other.normaliser(n, m)) / (spec.factor / spec.normaliser(n, m))
             # One name per loss: with one output, the per-sample means are the element means.
-            if abs(ratio - value) <= _FACTOR_TOL * abs(value) and ratio not in ratios:
+            same = (other.factor, other.normaliser(n, 1), other.normaliser(n, 2))
+            if abs(ratio - value) <= _FACTOR_TOL * abs(value) and same not in named_losses:
                 losses.append(other.name)
-                ratios.append(ratio)
+                named_losses.add(same)
     return value, meaning, losses
 
 

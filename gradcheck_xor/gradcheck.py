@@ -10,7 +10,7 @@ any fully connected one (:mod:`gradcheck_xor.network`), the notebook's 2-2-1 XOR
 default.
 
 The pieces, one module each: the default points (``_points``), calling the code under check
-and reading its gradients (``_calling``), what a check is made of (``_setup``: the network,
+(``_calling``) and reading its gradients (``_reading``), what a check is made of (``_setup``: the network,
 its points, data and label layouts), what the code returns (``_analytic``), the numeric
 differences and their kinks (``_differences``), the exact gradient and the rounding each
 element allows (``_exact``), judging each element (``_judging``), the verdicts
@@ -29,11 +29,12 @@ import numpy as np
 from gradcheck_xor import _differences as diff
 from gradcheck_xor import network as nw
 from gradcheck_xor._analytic import Reader, backward_reader, returned, step_reader
-from gradcheck_xor._calling import TOLERANCES, UnusableTargetError
+from gradcheck_xor._calling import UnusableTargetError
 from gradcheck_xor._differences import METHODS, STEP, numeric_gradient
 from gradcheck_xor._exact import exact_gradients
 from gradcheck_xor._judging import judge_point, kink_records, named_convention
 from gradcheck_xor._points import default_points, unexercised
+from gradcheck_xor._reading import TOLERANCES
 from gradcheck_xor._setup import ParamsArg, Setup, UserCodeError, label_layouts, resolve
 from gradcheck_xor._verdicts import VERDICTS, Evidence, verdict
 from gradcheck_xor.report import ElementCheck, GradcheckReport

@@ -33,13 +33,14 @@ import numpy as np
 from gradcheck_xor import _differences as diff
 from gradcheck_xor import _html
 from gradcheck_xor import network as nw
-from gradcheck_xor._calling import TOLERANCES, Read, bind, read_gradients
+from gradcheck_xor._calling import bind
 from gradcheck_xor._differences import STEP, first_layer_reach
 from gradcheck_xor._exact import RTOL as _SHARP
 from gradcheck_xor._exact import exact_gradients
 from gradcheck_xor._losses import HIDDEN_FUNCTIONS
 from gradcheck_xor._losses import terms as loss_terms
 from gradcheck_xor._points import xor_data
+from gradcheck_xor._reading import TOLERANCES, Read, read_gradients
 from gradcheck_xor._setup import tolerance
 from gradcheck_xor.gradcheck import check_backward, label_layouts
 
@@ -420,7 +421,7 @@ def _judge_read(
 ) -> PointCheck | None:
     """The judgement of a result that is not four float64 arrays of the parameters' shapes
     (None where the differences do not confirm the exact gradient):
-    :func:`gradcheck_xor._calling.read_gradients` reads it, or says what is wrong with it.
+    :func:`gradcheck_xor._reading.read_gradients` reads it, or says what is wrong with it.
     Float64 values are judged within :func:`_tolerances`; others within their dtype's
     tolerances, the differences' ``rounding`` added (unless the caller gave some)."""
     if _close(exact, exact, numeric.tolist()) is None:  # the differences do not confirm it
