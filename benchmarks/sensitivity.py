@@ -111,6 +111,12 @@ def options(net: nw.Network) -> dict[str, str]:
     return {"hidden": net.hidden, "output": net.output, "loss": net.loss, "layout": net.layout}
 
 
+def _row(kind: str, now: np.ndarray, old: np.ndarray) -> tuple[str, ...]:
+    """One row of the table: tolerance / |exact| quantiles now, and the old median."""
+    quantiles = (f"{np.quantile(now, q):.1e}" for q in (0.5, 0.9, 0.99))
+    return (kind, f"{now.size:,}", *quantiles, f"{np.mean(now < 1e-8):.1%}", f"{np.median(old):.1e}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--networks", type=int, default=150, help="networks drawn (default: 150)")
@@ -202,18 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     order = sorted(ratios, key=lambda k: (k.startswith("output"), k))
     for kind in order:
-        r = np.array(ratios[kind])
-        rows.append(
-            (
-                kind,
-                f"{r.size:,}",
-                f"{np.median(r):.1e}",
-                f"{np.quantile(r, 0.9):.1e}",
-                f"{np.quantile(r, 0.99):.1e}",
-                f"{np.mean(r < 1e-8):.1%}",
-                f"{np.median(before[kind]):.1e}",
-            )
-        )
+        rows.append(_row(kind, np.array(ratios[kind]), np.array(before[kind])))
     # The notebook's network at its five default points, for 50 seeds.
     notebook: dict[str, list[float]] = {}
     for seed in range(50):
@@ -227,18 +222,7 @@ def main(argv: list[str] | None = None) -> int:
                     old = (OLD_ATOL + OLD_RTOL * abs(value)) / abs(value)
                     notebook.setdefault(f"2-2-1: {kind}", []).append((now, old))
     for kind, values in notebook.items():
-        r, o = np.array(values).T
-        rows.append(
-            (
-                kind,
-                f"{r.size:,}",
-                f"{np.median(r):.1e}",
-                f"{np.quantile(r, 0.9):.1e}",
-                f"{np.quantile(r, 0.99):.1e}",
-                f"{np.mean(r < 1e-8):.1%}",
-                f"{np.median(o):.1e}",
-            )
-        )
+        rows.append(_row(kind, *np.array(values).T))
     widths = [max(len(row[c]) for row in [header, *rows]) for c in range(len(header))]
     for row in [header, *rows]:
         cells = [

@@ -39,6 +39,7 @@ _ULPS = 4.0  # what one library function (exp, log, tanh) or one short formula m
 # Twice the bound: the backward's value and the reference, itself computed in float64, may
 # each be off by it (the bound's sums take n roundings where n - 1 suffice: its second order).
 _SAFETY = 2.0
+_OWN_ROUNDING = {"relu": 0.0, "identity": 0.0, "leaky_relu": 1.0, "tanh": _ULPS, "sigmoid": _ULPS}
 
 
 def _slope(hidden: str, Z: np.ndarray, A: np.ndarray) -> np.ndarray:
@@ -50,13 +51,7 @@ def _hidden_error(hidden: str, Z: np.ndarray, A: np.ndarray, slope: np.ndarray, 
     """The error of a hidden layer's A = f(Z): Z's error through the slope, and the
     activation's own roundings (a sigmoid's usual forms, exp(Z - logaddexp(0, Z)), lose |Z|
     ulps, as the output's do)."""
-    own = {
-        "relu": 0.0,
-        "identity": 0.0,
-        "leaky_relu": 1.0,
-        "tanh": _ULPS,
-        "sigmoid": _ULPS + np.abs(Z),
-    }[hidden]
+    own = _OWN_ROUNDING[hidden] + (np.abs(Z) if hidden == "sigmoid" else 0.0)
     return slope * eZ + own * np.abs(A)
 
 
